@@ -1,4 +1,4 @@
-"""Validate the lab description (group_vars/all/lab.yml) before any host is touched.
+"""Validate the lab description (playbooks/group_vars/all/lab.yml) before any host is touched.
 
     {{ lab_description | lab_errors(groups['pbx']) }}
 
@@ -280,7 +280,7 @@ VALUE_CHECKS: dict[str, Callable[[str, Any], list[str]]] = {
 
 def check_values(lab: Lab, hosts: Hosts) -> list[str]:
     errors = [
-        f"{var}: missing; set it in group_vars/all/lab.yml"
+        f"{var}: missing; set it in playbooks/group_vars/all/lab.yml"
         for var in REQUIRED
         if var not in lab
     ]

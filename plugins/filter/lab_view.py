@@ -1,6 +1,6 @@
 """Turn the lab description into what one host needs, so templates only print.
 
-The lab description (group_vars/all/lab.yml) names users, trunks and hosts once. A PBX needs
+The lab description (playbooks/group_vars/all/lab.yml) names users, trunks and hosts once. A PBX needs
 a different view of it: its own users, its side of each trunk, and which extensions of other
 PBXs it reaches over which trunk. Computing that here, once, keeps that logic out of Jinja.
 """
