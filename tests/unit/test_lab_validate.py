@@ -1,6 +1,6 @@
 """Unit tests of plugins/filter/lab_validate.py (the lab_errors filter), with plain pytest.
 
-The reference lab (group_vars/all/lab.yml) must validate; each bad description is a small
+The reference lab (playbooks/group_vars/all/lab.yml) must validate; each bad description is a small
 mutation of it and must be reported at the variable path that names the mistake.
 """
 
@@ -32,7 +32,7 @@ def _load_plugin() -> Any:
 
 lab_validate = _load_plugin()
 lab_errors = lab_validate.lab_errors
-REFERENCE = yaml.safe_load((ROOT / "group_vars" / "all" / "lab.yml").read_text())
+REFERENCE = yaml.safe_load((ROOT / "playbooks" / "group_vars" / "all" / "lab.yml").read_text())
 STRONG = {  # chosen secrets, as an instructor would put them in Ansible Vault
     "users": {u["name"]: f"Vx9-{u['name']}-k2Lq8Wz" for u in REFERENCE["lab_users"]},
     "trunks": {t["name"]: "Tr7-Qm4zP9xK2wB" for t in REFERENCE["lab_trunks"]},

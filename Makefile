@@ -1,0 +1,47 @@
+# asterisk-lab: `make lab` builds and starts the local lab, `make test` runs every test.
+SHELL := /bin/bash
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+PLAYBOOK := ansible-playbook -i inventory/local
+
+.PHONY: lab test down images docker venv lint unit molecule bench clean-images
+
+## lab: build and start the local lab (VM A, VM B, tester as containers), print the phone card
+lab: images
+	$(PLAYBOOK) playbooks/local-lab-up.yml
+	$(PLAYBOOK) site.yml
+
+## test: lint, unit tests, then the Molecule scenario (converge, idempotence, calls through SIPp)
+test: lint unit molecule
+
+## down: remove the local lab's containers (images and credentials stay)
+down: venv
+	$(PLAYBOOK) playbooks/local-lab-down.yml
+
+images: venv docker
+	$(PLAYBOOK) playbooks/images.yml
+
+docker:
+	bash scripts/ensure-docker.sh
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+lint: venv
+	yamllint --strict .
+	ansible-lint
+
+unit: venv
+	pytest -q tests/unit
+
+molecule: images
+	molecule test
+
+## bench: provision timings (cold and idempotent) against their floors
+bench: images
+	python3 bench/provision.py

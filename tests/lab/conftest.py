@@ -1,0 +1,127 @@
+"""Fixtures for the lab tests: the lab as its inventory describes it, and SIPp phones.
+
+The tests read the same lab description the playbooks use (so they know whom to call),
+evaluated through Ansible against the inventory under test: Molecule's when Molecule runs
+them, otherwise the local lab's (`make lab`). Secrets come from the lab's credentials file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+import yaml
+
+from sipp import SippRunner
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Everything the tests need to know, evaluated by Ansible for one PBX of the inventory.
+_DESCRIPTION = {
+    "users": "{{ lab_users }}",
+    "trunks": "{{ lab_trunks }}",
+    "echo_extension": "{{ lab_echo_extension }}",
+    "sip_port": "{{ lab_sip_port }}",
+    "inventory_secrets": "{{ lab_secrets }}",
+    "credentials_file": "{{ lab_credentials_file }}",
+    "containers": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars, 'ansible_host'))) }}",
+    "addresses": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars, 'lab_address'))) }}",
+    "testers": "{{ groups['testers'] }}",
+}
+
+
+@dataclass(frozen=True)
+class Lab:
+    """The lab under test, as a student would read it off the phone card."""
+
+    users: list[dict[str, Any]]
+    trunks: list[dict[str, Any]]
+    echo_extension: str
+    sip_port: int
+    secrets: dict[str, dict[str, str]]
+    containers: dict[str, str]
+    addresses: dict[str, str]
+    testers: list[str]
+
+    def user(self, name: str) -> dict[str, Any]:
+        return next(u for u in self.users if u["name"] == name)
+
+    def secret(self, name: str) -> str:
+        return self.secrets["users"][name]
+
+    def registrar_of(self, name: str) -> str:
+        """Address of the PBX that serves user `name`."""
+        return self.addresses[self.user(name)["host"]]
+
+
+def _inventory() -> str:
+    return os.environ.get("MOLECULE_INVENTORY_FILE") or str(REPO / "inventory" / "local")
+
+
+def _describe() -> dict[str, Any]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    ansible = shutil.which("ansible", path=str(Path(sys.executable).parent)) or "ansible"
+    command = [
+        ansible, "pbx[0]", "-i", _inventory(), "--playbook-dir", str(REPO / "playbooks"),
+        "-m", "ansible.builtin.debug", "-a", json.dumps({"msg": _DESCRIPTION}),
+    ]
+    output = subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True, text=True)
+    hosts = json.loads(output.stdout)["plays"][0]["tasks"][0]["hosts"]
+    return next(iter(hosts.values()))["msg"]
+
+
+_described: dict[str, Any] = {}
+
+
+def _description() -> dict[str, Any]:
+    if not _described:
+        _described.update(_describe())
+    return _described
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`lab_user` runs a test once for each user of the lab description."""
+    if "lab_user" in metafunc.fixturenames:
+        metafunc.parametrize("lab_user", [user["name"] for user in _description()["users"]])
+
+
+@pytest.fixture(scope="session")
+def lab() -> Lab:
+    found = _description()
+    stored = yaml.safe_load(Path(found["credentials_file"]).read_text())
+    secrets = {kind: {**stored.get(kind, {}), **(found["inventory_secrets"] or {}).get(kind, {})}
+               for kind in ("users", "trunks")}
+    return Lab(
+        users=found["users"],
+        trunks=found["trunks"],
+        echo_extension=str(found["echo_extension"]),
+        sip_port=int(found["sip_port"]),
+        secrets=secrets,
+        containers=found["containers"],
+        addresses=found["addresses"],
+        testers=found["testers"],
+    )
+
+
+@pytest.fixture(scope="session")
+def pbx(lab: Lab) -> dict[str, testinfra.host.Host]:
+    """A testinfra host for each PBX, by inventory name (vm-a, vm-b)."""
+    return {name: testinfra.get_host(f"docker://{lab.containers[name]}")
+            for name in lab.addresses if name not in lab.testers}
+
+
+@pytest.fixture(scope="session")
+def phones(lab: Lab) -> SippRunner:
+    """SIPp phones in the tester container."""
+    runner = SippRunner(testinfra.get_host(f"docker://{lab.containers[lab.testers[0]]}"))
+    runner.prepare()
+    return runner
