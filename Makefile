@@ -8,7 +8,7 @@ PLAYBOOK := ansible-playbook -i inventory/local
 .PHONY: lab test down images docker venv lint unit molecule bench clean-images
 
 ## lab: build and start the local lab (VM A, VM B, tester as containers), print the phone card
-lab: images
+lab: venv docker
 	$(PLAYBOOK) playbooks/local-lab-up.yml
 	$(PLAYBOOK) site.yml
 
@@ -40,7 +40,7 @@ unit: venv
 	pytest -q tests/unit
 
 molecule: images
-	molecule test
+	molecule test --no-command-borders
 
 ## bench: provision timings (cold and idempotent) against their floors
 bench: images

@@ -32,7 +32,9 @@ _DESCRIPTION = {
     "sip_port": "{{ lab_sip_port }}",
     "inventory_secrets": "{{ lab_secrets }}",
     "credentials_file": "{{ lab_credentials_file }}",
-    "containers": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars, 'ansible_host'))) }}",
+    # Molecule names each container after its host and sets no ansible_host.
+    "containers": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars)"
+                  " | map(attribute='ansible_host', default=''))) }}",
     "addresses": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars, 'lab_address'))) }}",
     "testers": "{{ groups['testers'] }}",
 }
@@ -106,7 +108,7 @@ def lab() -> Lab:
         echo_extension=str(found["echo_extension"]),
         sip_port=int(found["sip_port"]),
         secrets=secrets,
-        containers=found["containers"],
+        containers={host: container or host for host, container in found["containers"].items()},
         addresses=found["addresses"],
         testers=found["testers"],
     )
