@@ -36,12 +36,10 @@ def lab_pbx_view(
     `addresses` maps each PBX inventory name to its lab address; `secrets` is
     {"users": {name: secret}, "trunks": {name: secret}}.
     """
+    # Every key of the description passes through, so a service's per-user settings reach
+    # the templates without this function knowing them.
     local_users = [
-        {
-            "name": user["name"],
-            "extension": str(user["extension"]),
-            "secret": secrets["users"][user["name"]],
-        }
+        {**user, "extension": str(user["extension"]), "secret": secrets["users"][user["name"]]}
         for user in users
         if user["host"] == host
     ]

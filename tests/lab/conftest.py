@@ -2,7 +2,7 @@
 
 The tests read the same lab description the playbooks use (so they know whom to call),
 evaluated through Ansible against the inventory under test: Molecule's when Molecule runs
-them, otherwise the local lab's (`make lab`). Secrets come from the lab's credentials file.
+them, else $LAB_INVENTORY when set, otherwise the local lab's (`make lab`). Secrets come from the lab's credentials file.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ class Lab:
 
 
 def _inventory() -> str:
-    return os.environ.get("MOLECULE_INVENTORY_FILE") or str(REPO / "inventory" / "local")
+    """Molecule's inventory under Molecule, LAB_INVENTORY if set, else the local lab's."""
+    return (os.environ.get("MOLECULE_INVENTORY_FILE") or os.environ.get("LAB_INVENTORY")
+            or str(REPO / "inventory" / "local"))
 
 
 def _describe() -> dict[str, Any]:
