@@ -1,0 +1,201 @@
+"""The provider trunk (siptrunk) and what the report had students observe (Part 1, Q2-Q4).
+
+A SIPp "provider" in the tester (tests/sipp/provider.xml) plays the ITSP: it challenges
+vm-a's REGISTER and INVITEs and checks the digest, answers or refuses calls, and calls in.
+Each test asserts what a student would see in Wireshark: the final answer, the RTP.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
+
+from conftest import Lab
+from sipp import AnswerHandle, SippRunner, echoed_fraction, rtp_packets
+
+PROVIDER_TRUNK = "siptrunk"
+UNKNOWN_NUMBER = "555"  # no user, service or pattern of the lab matches it
+
+
+def cli(host, command: str) -> str:
+    return host.check_output(f"asterisk -rx {command!r}")
+
+
+def trunk(lab: Lab) -> dict:
+    return next(t for t in lab.trunks if t["name"] == PROVIDER_TRUNK)
+
+
+def registration_status(host) -> str:
+    match = re.search(rf"^ *{PROVIDER_TRUNK}/\S+\s+\S+\s+(\S+)", cli(host, "pjsip show registrations"), re.M)
+    return match.group(1) if match else ""
+
+
+def wait_for(predicate, timeout: float, step: float = 1.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+@contextmanager
+def provider(lab: Lab, phones: SippRunner, answer_code: int = 200, secret: str | None = None,
+             capture: bool = False, ring_ms: int = 1000) -> Iterator[AnswerHandle]:
+    """The SIPp provider on its port in the tester, for the time of the block."""
+    registrar = trunk(lab)["registrar"]
+    run = phones._new_run("provider", sip_port=int(registrar["port"]))
+    args = [
+        "-sf", f"{phones.scenarios}/provider.xml", "-aa",
+        "-key", "user", str(trunk(lab).get("username", PROVIDER_TRUNK)),
+        "-key", "secret", secret or lab.secrets["trunks"][PROVIDER_TRUNK],
+        "-key", "answer_code", str(answer_code),
+        "-key", "pcap", phones.answer_tone_pcap(),
+        "-d", str(ring_ms),
+        *phones._common_args(run, lab.addresses["vm-a"]),
+    ]
+    args.remove("-m")  # serve every dialogue, not one
+    args.remove("1")
+    phones._check(phones._script(run, args, capture, timeout=300, background=True))
+    phones._wait_listening(run.sip_port)
+    handle = AnswerHandle(phones, run, capture, timeout=300)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+def registered_again(pbx) -> bool:
+    cli(pbx["vm-a"], f"pjsip send register {PROVIDER_TRUNK}")
+    return wait_for(lambda: registration_status(pbx["vm-a"]) == "Registered", 10)
+
+
+def test_vm_a_registers_to_the_provider_and_notices_it_going_and_coming_back(pbx, lab: Lab, phones: SippRunner) -> None:
+    with provider(lab, phones) as itsp:
+        assert registered_again(pbx), cli(pbx["vm-a"], "pjsip show registrations")
+        log = phones._host.run(f"cat {itsp.run.dir}/scenario.log").stdout
+        # The provider challenged (401) and then accepted vm-a's digest as user 1040.
+        assert "REGISTER auth=none" in log and f"REGISTER auth=ok user={trunk(lab)['username']}" in log, log
+    # Gone: the next refresh times out and Asterisk shows it.
+    assert wait_for(lambda: registration_status(pbx["vm-a"]) != "Registered", 90, step=2), \
+        cli(pbx["vm-a"], "pjsip show registrations")
+    with provider(lab, phones):
+        # Back: a retry (every 5 s, or a retransmission) registers again without help.
+        assert wait_for(lambda: registration_status(pbx["vm-a"]) == "Registered", 60, step=2), \
+            cli(pbx["vm-a"], "pjsip show registrations")
+
+
+def test_dialling_9_calls_the_number_through_the_provider(pbx, lab: Lab, phones: SippRunner) -> None:
+    number = "0145678901"
+    with provider(lab, phones, capture=True) as itsp:
+        call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], "9" + number, seconds=5)
+        time.sleep(1)
+        itsp.stop()
+        seen = itsp.wait(timeout=5)
+    assert call.completed, call.log
+    # The provider got the number without the 9, challenged the INVITE and accepted the digest.
+    assert f"INVITE to={number} auth=none" in seen.log, seen.log
+    assert f"INVITE to={number} auth=ok user={trunk(lab)['username']}" in seen.log, seen.log
+    # Audio both ways: the provider heard amine's tone, and amine received the provider's.
+    assert echoed_fraction(call.sent, seen.received, after=1.0) > 0.8
+    assert echoed_fraction(seen.sent, call.received, after=1.0) > 0.8
+
+
+def test_a_call_from_the_provider_hears_the_ivr_and_3_reaches_kaiba(pbx, lab: Lab, phones: SippRunner) -> None:
+    kaiba = phones.answer_in_background(
+        "kaiba", secret=lab.secret("kaiba"), registrar=lab.addresses["vm-a"], capture=False, timeout=60
+    )
+    registrar = trunk(lab)["registrar"]
+    # The provider calls vm-a's account (1040) from its own address and port.
+    call = phones.call(
+        "provider", "unused", lab.addresses["vm-a"], str(trunk(lab)["username"]), seconds=20,
+        pcap=phones.dtmf_pcap("3", lead_ms=6000, tail_ms=10000), local_port=int(registrar["port"]),
+    )
+    answered = kaiba.wait(timeout=30)
+    assert call.answered, call.log
+    loud = [p for p in call.received if p.payload_type == 0 and max(abs(b - 0xFF) for b in p.payload) > 8]
+    assert len(loud) > 50, "the caller heard no prompt (menu2)"
+    assert answered.answered, answered.log
+
+
+def test_an_unknown_number_gets_404(lab: Lab, phones: SippRunner) -> None:
+    call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], UNKNOWN_NUMBER, seconds=1, capture=False)
+    assert call.status == 404, call.log
+
+
+# Asterisk maps the far end's 603 Decline to cause 21 (call rejected), which it answers as 403.
+@pytest.mark.parametrize("refusal, heard", [(486, 486), (603, 403)])
+def test_a_callee_who_refuses_gives_the_caller_this_answer(lab: Lab, phones: SippRunner, refusal: int, heard: int) -> None:
+    # The far end is the provider (no voicemail on that route, so the refusal reaches the caller).
+    with provider(lab, phones, answer_code=refusal):
+        call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], "90123", seconds=1, capture=False)
+    assert call.status == heard, call.log
+
+
+def test_a_caller_who_hangs_up_while_it_rings_gets_487(lab: Lab, phones: SippRunner) -> None:
+    with provider(lab, phones, ring_ms=15000):
+        call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], "90123", seconds=1,
+                           capture=False, cancel_after=2)
+    assert call.status == 487, call.log
+
+
+def test_a_user_without_a_registered_phone_gives_the_caller_this_answer(pbx, lab: Lab, phones: SippRunner) -> None:
+    # makuba's phone registers (replacing any earlier one), then leaves: no contact remains.
+    port = 5998
+    assert phones.register("makuba", lab.secret("makuba"), lab.addresses["vm-a"], contact_port=port) == 200
+    assert phones.unregister("makuba", lab.secret("makuba"), lab.addresses["vm-a"], contact_port=port) == 200
+    call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], lab.user("makuba")["extension"],
+                       seconds=1, capture=False)
+    # Dial finds no contact (CHANUNAVAIL); Asterisk answers the caller 404 Not Found.
+    assert call.status == 404, call.log
+
+
+def test_wrong_credentials_get_401(lab: Lab, phones: SippRunner) -> None:
+    assert phones.register("amine", "not-" + lab.secret("amine"), lab.addresses["vm-a"]) == 401
+    call = phones.call("amine", "not-" + lab.secret("amine"), lab.addresses["vm-a"], lab.echo_extension,
+                       seconds=1, capture=False)
+    assert call.status == 401, call.log
+
+
+def test_a_call_between_two_users_carries_pcmu_each_way_with_rtcp(pbx, lab: Lab, phones: SippRunner) -> None:
+    kaiba = phones.answer_in_background(
+        "kaiba", secret=lab.secret("kaiba"), registrar=lab.addresses["vm-a"], capture=True
+    )
+    call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], lab.user("kaiba")["extension"], seconds=12)
+    answered = kaiba.wait()
+    assert call.completed, call.log
+    # Leg amine <-> vm-a: PCMU both ways, one SSRC each way, and they differ.
+    for leg in (call, answered):
+        sent = {p.ssrc for p in leg.sent if p.payload_type == 0}
+        received = {p.ssrc for p in leg.received if p.payload_type == 0}
+        assert len(sent) == 1 and len(received) == 1 and sent != received, (sent, received)
+    # RTCP: reports from vm-a arrived at both phones (sender/receiver reports, PT 200/201).
+    for leg in (call, answered):
+        pcap = phones._host.run(f"base64 -w0 {leg.rundir}/capture.pcap").stdout
+        assert rtcp_reports(pcap, leg), "no RTCP report reached the phone"
+
+
+def rtcp_reports(b64: str, leg) -> int:
+    import base64
+    import tempfile
+
+    import make_pcap
+
+    with tempfile.NamedTemporaryFile(suffix=".pcap") as tmp:
+        tmp.write(base64.b64decode(b64))
+        tmp.flush()
+        packets = make_pcap.read_pcap(tmp.name)
+    return sum(1 for p in packets if len(p.payload) >= 8 and p.payload[1] in (200, 201))
+
+
+def test_a_video_call_is_answered_with_h264_and_the_echo_sends_the_video_back(lab: Lab, phones: SippRunner) -> None:
+    call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], lab.echo_extension, seconds=30,
+                       video_pcap=phones.h264_pcap())
+    assert call.completed, call.log
+    assert any(re.match(r"m=video [1-9]\d* RTP/AVP", v) for v in call.log_values("VIDEO")), call.log
+    assert any("H264/90000" in v for v in call.log_values("VIDEO_CODEC")), call.log
+    assert echoed_fraction(call.sent, call.received, after=24.0, payload_type=99) > 0.5
