@@ -1,0 +1,230 @@
+"""Safety of the lab: bad input changes nothing, strangers are kept out, secrets stay secret,
+restarts recover on their own and a re-run of site.yml keeps calls up.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Lab
+from sipp import SippRunner, echoed_fraction
+
+ATTACKER_HOST_OCTET = 66  # a second address of the tester plays a stranger on the network
+
+
+def cli(host, command: str) -> str:
+    return host.check_output(f"asterisk -rx {command!r}")
+
+
+def config_checksums(host) -> str:
+    return host.check_output("sha256sum /etc/asterisk/*.conf /etc/fail2ban/jail.d/asterisk-lab.local")
+
+
+def wait_for(condition, timeout: float, step: float = 1.0) -> float | None:
+    """Seconds until condition() was true, or None after timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(step)
+    return None
+
+
+def restart_asterisk(host) -> None:
+    """Stop Asterisk, wait until it has exited, start it and wait until it has booted."""
+    host.check_output("service asterisk stop")
+    assert wait_for(lambda: host.run("pgrep -x asterisk").rc == 1, 30, 0.5) is not None
+    host.check_output("service asterisk start")
+    assert wait_for(lambda: host.run("asterisk -rx 'core waitfullybooted'").rc == 0, 30, 0.5) is not None
+
+
+def users_on(lab: Lab, pbx_name: str) -> list[str]:
+    return [u["name"] for u in lab.users if u["host"] == pbx_name]
+
+
+def call_across(lab: Lab, phones: SippRunner, caller: str, callee: str):
+    """caller calls callee (on the other PBX); returns (call, what the callee's phone saw)."""
+    callee_pbx = lab.addresses[lab.user(callee)["host"]]
+    answering = phones.answer_in_background(callee, secret=lab.secret(callee), registrar=callee_pbx)
+    call = phones.call(caller, lab.secret(caller), lab.registrar_of(caller), lab.user(callee)["extension"], seconds=4)
+    return call, answering.wait()
+
+
+# ---------------------------------------------------------------- bad input changes nothing
+
+def test_a_bad_lab_description_is_refused_before_any_host_changes(lab: Lab, pbx, converge) -> None:
+    before = {name: config_checksums(host) for name, host in pbx.items()}
+    bad_users = [dict(u) for u in lab.users] + [
+        {"name": "intruder", "extension": lab.users[0]["extension"], "host": "vm-z"},
+    ]
+    run = converge({"lab_users": bad_users})
+    assert run.returncode != 0
+    assert f'lab_users[{len(bad_users) - 1}].extension: "{lab.users[0]["extension"]}" is already' in run.stdout
+    assert f'lab_users[{len(bad_users) - 1}].host: "vm-z" is not a pbx host' in run.stdout
+    assert "no host was changed" in run.stdout
+    assert {name: config_checksums(host) for name, host in pbx.items()} == before
+
+
+# ---------------------------------------------------------------- secrets
+
+def test_no_secret_of_the_lab_is_in_the_repository(lab: Lab) -> None:
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
+    contents = b"".join((REPO / name).read_bytes() for name in tracked.decode().split("\0")
+                        if name and (REPO / name).is_file())
+    secrets = [value for kind in lab.secrets.values() for value in kind.values()]
+    assert secrets, "the lab has no secrets to look for"
+    leaked = [value[:3] + "..." for value in secrets if value.encode() in contents]
+    assert not leaked
+
+
+def test_the_credentials_file_is_private_and_ignored_by_git() -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", "credentials/local.yml"], cwd=REPO)
+    assert ignored.returncode == 0
+    for path in (REPO / "credentials").glob("*.yml"):
+        assert path.stat().st_mode & 0o077 == 0, path
+
+
+@pytest.mark.parametrize("pbx_name", ["vm-a", "vm-b"])
+def test_every_config_file_is_readable_by_root_and_asterisk_only(pbx, pbx_name: str) -> None:
+    listing = pbx[pbx_name].check_output(
+        "stat -c '%n %U %G %a' $(grep -l '^; Managed by asterisk-lab' /etc/asterisk/*.conf)")
+    managed = [line.split() for line in listing.splitlines()]
+    assert any(name.endswith("/pjsip.conf") for name, *_ in managed)
+    for name, user, group, mode in managed:
+        assert (user, group) == ("root", "asterisk"), name
+        assert int(mode, 8) & 0o027 == 0, f"{name} is {mode}"
+
+
+# ---------------------------------------------------------------- strangers
+
+@pytest.fixture
+def attacker_address(lab: Lab, tester) -> str:
+    """A second address on the tester's interface, from which the stranger sends."""
+    network = lab.addresses[lab.testers[0]].rsplit(".", 1)[0]
+    address = f"{network}.{ATTACKER_HOST_OCTET}"
+    device = tester.check_output("ip -o route get %s | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'",
+                                 lab.addresses["vm-a"])
+    tester.run(f"ip addr add {address}/32 dev {device}")
+    yield address
+    tester.run(f"ip addr del {address}/32 dev {device}")
+
+
+def test_a_password_guesser_is_banned_while_real_users_go_on_calling(
+    lab: Lab, pbx, phones: SippRunner, attacker_address: str, report_figure
+) -> None:
+    vm_a = pbx["vm-a"]
+    registrar = lab.addresses["vm-a"]
+    victim, caller, callee = users_on(lab, "vm-a")[:3]
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        burst = pool.submit(phones.register_many, victim, "guess-" + lab.secret(victim), registrar,
+                            count=200, source_ip=attacker_address)
+        time.sleep(1)
+        # Meanwhile a real user registers and calls from the tester's own address.
+        assert phones.register(caller, lab.secret(caller), registrar) == 200
+        answering = phones.answer_in_background(callee, secret=lab.secret(callee), registrar=registrar)
+        call = phones.call(caller, lab.secret(caller), registrar, lab.user(callee)["extension"], seconds=4)
+        attempts = burst.result()
+    assert call.completed, call.log
+    assert answering.wait().answered
+    assert 200 not in attempts
+    refused = attempts.count(None)
+    assert refused > 100, f"only {refused} of 200 guesses went unanswered: {attempts}"
+    jail = vm_a.check_output("fail2ban-client status asterisk")
+    assert attacker_address in jail
+    # Even the right password is refused from a banned address ...
+    assert phones.register_many(victim, lab.secret(victim), registrar, count=1, source_ip=attacker_address) == [None]
+    # ... until the ban lifts.
+    lifted = wait_for(
+        lambda: phones.register_many(victim, lab.secret(victim), registrar, count=1,
+                                     source_ip=attacker_address) == [200],
+        timeout=180, step=3)
+    assert lifted is not None, "the ban never lifted"
+    report_figure("ban of the password guesser lifted after", lifted)
+    phones.unregister(victim, lab.secret(victim), registrar)
+
+
+def test_an_unknown_user_and_a_wrong_password_leave_the_same_trace(pbx, lab: Lab, phones: SippRunner) -> None:
+    vm_a = pbx["vm-a"]
+    registrar = lab.addresses["vm-a"]
+    assert "type=endpoint" not in vm_a.check_output("grep -A2 -i '^\\[anonymous\\]' /etc/asterisk/pjsip.conf || true")
+    user = users_on(lab, "vm-a")[-1]
+    assert phones.register(user, "wrong-" + lab.secret(user), registrar) == \
+        phones.register("nobody-here", lab.secret(user), registrar)
+
+
+# ---------------------------------------------------------------- recovery
+
+def test_the_trunk_comes_back_within_30_s_after_vm_b_restarts(lab: Lab, pbx, phones: SippRunner, report_figure) -> None:
+    trunk = lab.trunks[0]
+    registrant = pbx[trunk["registrant"]]
+    restart_asterisk(registrant)
+    registered = wait_for(
+        lambda: re.search(rf"{trunk['name']}/\S+\s+\S+\s+Registered", cli(registrant, "pjsip show registrations")),
+        timeout=30, step=0.5)
+    assert registered is not None, cli(registrant, "pjsip show registrations")
+    report_figure(f"{trunk['registrant']} restarted: trunk registered again after", registered)
+    caller, callee = users_on(lab, trunk["registrar"])[0], users_on(lab, trunk["registrant"])[0]
+    call, answered = call_across(lab, phones, caller, callee)
+    assert call.completed and answered.answered, call.log
+
+
+def test_vm_b_registers_again_within_60_s_after_vm_a_restarts_without_its_contact(
+    lab: Lab, pbx, phones: SippRunner, report_figure
+) -> None:
+    trunk = lab.trunks[0]
+    registrar = pbx[trunk["registrar"]]
+    # A registrar that lost the trunk's contact (as a rebuilt VM would) must get it back.
+    cli(registrar, "database deltree registrar/contact")
+    restart_asterisk(registrar)
+    back = wait_for(lambda: "contact              : sip:" in cli(registrar, f"pjsip show aor {trunk['name']}"),
+                    timeout=60, step=1)
+    assert back is not None, cli(registrar, f"pjsip show aor {trunk['name']}")
+    report_figure(f"{trunk['registrar']} restarted: {trunk['registrant']} registered again after", back)
+    caller, callee = users_on(lab, trunk["registrar"])[0], users_on(lab, trunk["registrant"])[0]
+    call, answered = call_across(lab, phones, caller, callee)
+    assert call.completed and answered.answered, call.log
+
+
+# ---------------------------------------------------------------- changes keep calls up
+
+def test_adding_a_user_keeps_calls_in_progress_up(lab: Lab, phones: SippRunner, converge, report_figure) -> None:
+    caller, callee = users_on(lab, "vm-a")[:2]
+    registrar = lab.addresses["vm-a"]
+    newcomer = {"name": "newcomer", "extension": "6099", "host": "vm-a"}
+    answering = phones.answer_in_background(callee, secret=lab.secret(callee), registrar=registrar,
+                                            capture=True, timeout=120)
+    with concurrent.futures.ThreadPoolExecutor() as pool:
+        call = pool.submit(phones.call, caller, lab.secret(caller), registrar, lab.user(callee)["extension"],
+                           seconds=45)
+        time.sleep(8)
+        started = time.monotonic()
+        changed = converge({"lab_users": [*lab.users, newcomer]})
+        report_figure("site.yml adding a user, during a call", time.monotonic() - started)
+        call = call.result()
+    try:
+        assert changed.returncode == 0, changed.stdout[-3000:]
+        assert call.completed, call.log
+        heard = answering.wait()
+        assert heard.bye_received
+        # The caller's voice kept arriving all along: no gap of a second or more.
+        times = sorted(p.time for p in heard.received if p.payload_type == 0)
+        assert times and max(b - a for a, b in zip(times, times[1:])) < 1.0
+        assert echoed_fraction(call.sent, heard.received, after=1.0) > 0.9
+        secrets = yaml_secrets(lab)
+        assert phones.register("newcomer", secrets["newcomer"], registrar) == 200
+    finally:
+        restored = converge()
+        assert restored.returncode == 0, restored.stdout[-3000:]
+
+
+def yaml_secrets(lab: Lab) -> dict[str, str]:
+    """User secrets as stored now (a converge may have generated new ones)."""
+    import yaml  # noqa: PLC0415
+
+    return yaml.safe_load(Path(lab.credentials_file).read_text())["users"]
