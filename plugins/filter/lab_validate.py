@@ -16,6 +16,7 @@ and a check across variables to CHECKS.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -49,7 +50,33 @@ REQUIRED = (
 # extension may not be one of them; `lab_service_codes` ({purpose: code}) adds more.
 SERVICE_CODE_VARS: dict[str, str] = {
     "lab_echo_extension": "the echo test",
+    "lab_voicemail_extension": "voicemail",
+    "lab_auto_attendant_extension": "the auto-attendant",
+    "lab_ivr_extension": "the IVR",
+    "lab_moh_extension": "music on hold",
+    "lab_pickup_code": "call pickup",
+    "lab_park_extension": "call parking",
+    "lab_queue_login_code": "queue agents' login",
+    "lab_queue_logout_code": "queue agents' logout",
+    "lab_queue_pause_code": "queue agents' pause",
+    "lab_queue_unpause_code": "queue agents' resume",
 }
+# Lists whose items reserve their `extension`: variable -> what dialling it does.
+SERVICE_CODE_LISTS: dict[str, str] = {
+    "lab_conference_rooms": "conference room",
+    "lab_queues": "queue",
+}
+# Prefixes reserving the pattern _<prefix>. (what follows the prefix is a name or number).
+SERVICE_PREFIX_VARS: dict[str, str] = {
+    "lab_record_prompt_prefix": "recording a prompt",
+}
+PROMPT_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")  # dialled after the record prefix
+PROMPT_FILE_RE = re.compile(r".+\.wav")  # 8 kHz mono 16-bit, like recorded prompts
+DTMF_KEY_RE = re.compile(r"[0-9*#]")
+DTMF_KEYS_RE = re.compile(r"[0-9*#]{1,4}")  # an in-call feature: #1, *2
+SLOTS_RE = re.compile(r"([0-9]{2,8})-([0-9]{2,8})")  # parking slots: 701-720
+# Section names app_queue and ConfBridge keep for themselves.
+RESERVED_SECTIONS = frozenset({"general", "StandardQueue"})
 
 
 # ------------------------------------------------------------------------- helpers
@@ -92,10 +119,36 @@ def asterisk_pattern(pattern: str) -> re.Pattern[str] | None:
 def service_codes(lab: Lab) -> list[tuple[str, str, str]]:
     """(variable path, purpose, code) of every dialplan code the lab reserves."""
     codes = [(v, why, lab[v]) for v, why in SERVICE_CODE_VARS.items() if v in lab]
+    codes += [
+        (v, why, f"_{lab[v]}.")
+        for v, why in SERVICE_PREFIX_VARS.items()
+        if matches(DIGITS_RE, lab.get(v))
+    ]
     extra = lab.get("lab_service_codes")
     if isinstance(extra, Mapping):
         codes += [(f"lab_service_codes.{k}", str(k), v) for k, v in extra.items()]
+    # Conference rooms and queues reserve their extension; parking, each of its slots.
+    for var, what in SERVICE_CODE_LISTS.items():
+        for i, item in enumerate(lab.get(var) if is_list(lab.get(var)) else []):
+            if isinstance(item, Mapping):
+                codes.append(
+                    (f"{var}[{i}].extension", f"{what} {item.get('name')}", item.get("extension"))
+                )
+    codes += [("lab_parking_slots", "a parking slot", slot) for slot in parking_slots(lab)]
+    # A trunk's dial prefix reserves the pattern that calls out through it (`_9.`).
+    for i, trunk in enumerate(lab.get("lab_trunks") if is_list(lab.get("lab_trunks")) else []):
+        prefix = trunk.get("dial_prefix") if isinstance(trunk, Mapping) else None
+        if matches(DIGITS_RE, prefix):
+            codes.append((f"lab_trunks[{i}].dial_prefix", f"out through {trunk.get('name')}",
+                          f"_{prefix}."))
     return [code for code in codes if isinstance(code[2], str)]
+
+
+def parking_slots(lab: Lab) -> list[str]:
+    """Each slot of lab_parking_slots ("701-720"), [] when it is not a valid range."""
+    found = SLOTS_RE.fullmatch(str(lab.get("lab_parking_slots", "")))
+    first, last = (int(x) for x in found.groups()) if found else (1, 0)
+    return [str(slot) for slot in range(first, last + 1)] if last - first < 1000 else []
 
 
 def names_of(lab: Lab, var: str) -> dict[str, int]:
@@ -168,6 +221,30 @@ def port_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
     return int_problem(path, value, 1, 65535)
 
 
+def username_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    if matches(NAME_RE, value):
+        return []
+    return [f'{path}: {show(value)} is not a SIP user name; quote it: "1040"']
+
+
+def inbound_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    """Where a trunk's calls land: {context, extension} of the dialplan."""
+    fields = {"context": name_problem, "extension": name_problem}
+    return mapping_problem(path, value, fields, ("context", "extension"), hosts)
+
+
+def networks_problem(path: str, networks: Any, hosts: Hosts = ()) -> list[str]:
+    if not is_list(networks):
+        return [f"{path}: {show(networks)} is not a list; e.g. [192.168.1.0/24]"]
+    errors = []
+    for i, network in enumerate(networks):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except (TypeError, ValueError):
+            errors.append(f"{path}[{i}]: {show(network)} is not a network; write it as 192.168.1.0/24")
+    return errors
+
+
 def codecs_problem(path: str, codecs: Any, hosts: Hosts = ()) -> list[str]:
     if not is_list(codecs) or not codecs:
         return [f"{path}: {show(codecs)} is not a non-empty list; e.g. [ulaw, alaw]"]
@@ -181,6 +258,22 @@ def codecs_problem(path: str, codecs: Any, hosts: Hosts = ()) -> list[str]:
             errors.append(f"{path}[{i}]: {show(codec)} is not an Asterisk codec; {fix}")
         seen.add(show(codec))
     return errors
+
+
+VIDEO_CODECS = frozenset("h261 h263 h263p h264 h265 mpeg4 vp8 vp9".split())
+
+
+def video_codecs_problem(path: str, codecs: Any, hosts: Hosts = ()) -> list[str]:
+    if is_list(codecs) and not codecs:
+        return []  # no video
+    errors = codecs_problem(path, codecs, hosts)
+    if errors:
+        return errors
+    return [
+        f"{path}[{i}]: {show(codec)} is not a video codec; use h264, vp8, ... or list it in lab_codecs"
+        for i, codec in enumerate(codecs)
+        if codec not in VIDEO_CODECS
+    ]
 
 
 def languages_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
@@ -227,6 +320,49 @@ def registrar_problem(path: str, value: Any, hosts: Hosts) -> list[str]:
     return host_problem(path, value, hosts)
 
 
+def followme_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    if is_list(value) and all(matches(USER_EXTENSION_RE, x) for x in value):
+        return []
+    return [f'{path}: {show(value)} is not a list of extensions; e.g. ["6004"]']
+
+
+def code_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    if matches(CODE_RE, value):
+        return []
+    return [f'{path}: {show(value)} is not a dial code; quote digits, maybe after * or #: "*8"']
+
+
+def dtmf_keys_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    if matches(DTMF_KEYS_RE, value):
+        return []
+    return [f'{path}: {show(value)} is not 1 to 4 phone keys (0-9 * #); quote them: "#1"']
+
+
+def slots_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    found = SLOTS_RE.fullmatch(value) if isinstance(value, str) else None
+    if found and 0 < int(found[2]) - int(found[1]) < 1000 and len(found[1]) == len(found[2]):
+        return []
+    return [f'{path}: {show(value)} is not a range of slots first-last; e.g. "701-720"']
+
+
+def group_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    return int_problem(path, value, 0, 63)
+
+
+def members_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    if is_list(value) and value and all(isinstance(x, str) for x in value):
+        return []
+    return [f"{path}: {show(value)} is not a non-empty list of user names; e.g. [chhiny]"]
+
+
+def menu_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    fields = {"mute": dtmf_keys_problem, "leave": dtmf_keys_problem}
+    errors = mapping_problem(path, value, fields, ("mute", "leave"), hosts)
+    if not errors and value["mute"] == value["leave"]:
+        errors.append(f"{path}.leave: {show(value['leave'])} is also mute's key; give each its own")
+    return errors
+
+
 @dataclass(frozen=True)
 class ListSpec:
     """A list variable of mappings: the check of each key, the keys that must be unique."""
@@ -243,16 +379,36 @@ LISTS: dict[str, ListSpec] = {
             "name": name_problem,
             "extension": extension_problem,
             "host": host_problem,
-            "pin": pin_problem,
+            "followme": followme_problem,
+            "pickup_group": group_problem,
         },
         required=("name", "extension", "host"),
         unique=("name", "extension"),
+    ),
+    "lab_conference_rooms": ListSpec(
+        fields={
+            "name": name_problem,
+            "extension": code_problem,
+            "max_members": lambda path, value, hosts=(): int_problem(path, value, 2, 1000),
+        },
+        required=("name", "extension"),
+        unique=("name", "extension"),
+        may_be_empty=True,
+    ),
+    "lab_queues": ListSpec(
+        fields={"name": name_problem, "extension": code_problem, "members": members_problem},
+        required=("name", "extension", "members"),
+        unique=("name", "extension"),
+        may_be_empty=True,
     ),
     "lab_trunks": ListSpec(
         fields={
             "name": name_problem,
             "registrant": host_problem,
             "registrar": registrar_problem,
+            "username": username_problem,
+            "dial_prefix": digits_problem,
+            "inbound": inbound_problem,
         },
         required=("name", "registrant", "registrar"),
         unique=("name",),
@@ -262,16 +418,33 @@ LISTS: dict[str, ListSpec] = {
 
 # variable -> check of its value alone, run when the variable is present
 VALUE_CHECKS: dict[str, Callable[[str, Any], list[str]]] = {
-    **{var: digits_problem for var in SERVICE_CODE_VARS},
+    **{var: digits_problem for var in (*SERVICE_CODE_VARS, *SERVICE_PREFIX_VARS)},
+    "lab_moh_seconds": lambda path, value: int_problem(path, value, 1, 3600),
+    "lab_menu_wait_seconds": lambda path, value: int_problem(path, value, 1, 120),
     "lab_name": name_problem,
     "lab_ring_seconds": lambda path, value: int_problem(path, value, 1, 300),
     "lab_codecs": codecs_problem,
+    "lab_video_codecs": video_codecs_problem,
     "lab_sip_port": port_problem,
     "lab_rtp_port_start": lambda path, value: int_problem(path, value, 1024, 65535),
     "lab_rtp_port_end": lambda path, value: int_problem(path, value, 1024, 65535),
     "lab_generate_secrets": bool_problem,
     "lab_allow_weak_secrets": bool_problem,
     "lab_available_languages": languages_problem,
+    "lab_ban_after_failures": lambda path, value: int_problem(path, value, 1, 1000),
+    "lab_ban_window_seconds": lambda path, value: int_problem(path, value, 1, 86400),
+    "lab_ban_seconds": lambda path, value: int_problem(path, value, 1, 604800),
+    "lab_sip_allowed_networks": networks_problem,
+    "lab_pickup_code": code_problem,
+    "lab_queue_login_code": code_problem,
+    "lab_queue_logout_code": code_problem,
+    "lab_queue_pause_code": code_problem,
+    "lab_queue_unpause_code": code_problem,
+    "lab_blind_transfer_keys": dtmf_keys_problem,
+    "lab_attended_transfer_keys": dtmf_keys_problem,
+    "lab_parking_slots": slots_problem,
+    "lab_parking_seconds": lambda path, value: int_problem(path, value, 5, 7200),
+    "lab_conference_menu": menu_problem,
 }
 
 
@@ -329,18 +502,20 @@ def list_problems(var: str, items: Any, spec: ListSpec, hosts: Hosts) -> list[st
 
 
 def check_users(lab: Lab, hosts: Hosts) -> list[str]:
-    """No user's extension may be a service code, or be matched by a service pattern."""
+    """No user's extension may be a service code.
+
+    A pattern code (`_9.`) matching an extension (900) is fine: Asterisk tries the exact
+    extension first, so the user is still reached and the pattern takes the rest.
+    """
     errors = []
     for i, user in enumerate(lab["lab_users"] if is_list(lab.get("lab_users")) else []):
         ext = user.get("extension") if isinstance(user, Mapping) else None
         for path, why, code in (
             service_codes(lab) if matches(USER_EXTENSION_RE, ext) else []
         ):
-            regex = asterisk_pattern(code) if code.startswith("_") else None
-            if ext == code or (regex and regex.fullmatch(ext)):
-                how = "is matched by the pattern" if regex else "is"
+            if ext == code:
                 errors.append(
-                    f"lab_users[{i}].extension: {show(ext)} {how} {show(code)} of {path}"
+                    f"lab_users[{i}].extension: {show(ext)} is {show(code)} of {path}"
                     f" ({why}); choose another extension or code"
                 )
     return errors
@@ -446,15 +621,15 @@ def check_secrets(lab: Lab, hosts: Hosts) -> list[str]:
             " write {users: {name: secret}, trunks: {name: secret}}"
         ]
     errors = [
-        f"lab_secrets.{k}: unknown key; use users or trunks"
+        f"lab_secrets.{k}: unknown key; use users, trunks or pins"
         for k in secrets
-        if k not in ("users", "trunks")
+        if k not in ("users", "trunks", "pins")
     ]
     generate, weak_ok = (
         lab.get("lab_generate_secrets") is not False,  # when not a bool, say only that
         lab.get("lab_allow_weak_secrets") is True,
     )
-    for kind, var in (("users", "lab_users"), ("trunks", "lab_trunks")):
+    for kind, var in (("users", "lab_users"), ("trunks", "lab_trunks"), ("pins", "lab_users")):
         given = secrets.get(kind) or {}
         if not isinstance(given, Mapping):
             errors.append(
@@ -470,6 +645,9 @@ def check_secrets(lab: Lab, hosts: Hosts) -> list[str]:
                 )
             if name not in given:
                 continue
+            if kind == "pins":  # a voicemail PIN: digits, told apart from SIP secrets
+                errors += pin_problem(f"{path}", given[name])
+                continue
             extension = lab[var][i].get("extension")
             problem = secret_problem(
                 given[name],
@@ -479,23 +657,6 @@ def check_secrets(lab: Lab, hosts: Hosts) -> list[str]:
             if problem:
                 errors.append(f"{path}: the secret of {owner} {problem}")
     return errors
-
-
-def check_mailbox_pins(lab: Lab, hosts: Hosts) -> list[str]:
-    pins = lab.get("lab_mailbox_pins", {})
-    if not isinstance(pins, Mapping):
-        return ["lab_mailbox_pins: (hidden) is not a mapping; write {user name: pin}"]
-    users = names_of(lab, "lab_users")
-    errors = [
-        f"lab_mailbox_pins.{name}: no user has that name; use one of lab_users"
-        for name in pins
-        if name not in users
-    ]
-    return errors + [
-        e
-        for name, pin in pins.items()
-        for e in pin_problem(f"lab_mailbox_pins.{name}", pin)
-    ]
 
 
 def check_language(lab: Lab, hosts: Hosts) -> list[str]:
@@ -512,6 +673,120 @@ def check_language(lab: Lab, hosts: Hosts) -> list[str]:
     ]
 
 
+def check_followme(lab: Lab, hosts: Hosts) -> list[str]:
+    """Every follow-me target is another user's extension."""
+    users = lab["lab_users"] if is_list(lab.get("lab_users")) else []
+    known = {u.get("extension") for u in users if isinstance(u, Mapping)}
+    errors = []
+    for i, user in enumerate(users):
+        targets = user.get("followme") if isinstance(user, Mapping) else None
+        for j, ext in enumerate(targets if is_list(targets) else []):
+            if not isinstance(ext, str) or not matches(USER_EXTENSION_RE, ext):
+                continue  # followme_problem said so
+            if ext == user.get("extension"):
+                errors.append(
+                    f"lab_users[{i}].followme[{j}]: {show(ext)} is the user's own extension;"
+                    " list where else to ring"
+                )
+            elif ext not in known:
+                errors.append(
+                    f"lab_users[{i}].followme[{j}]: {show(ext)} is no user's extension;"
+                    " use one of lab_users"
+                )
+    return errors
+
+
+def user_name_problem(lab: Lab, path: str, value: Any) -> list[str]:
+    if isinstance(value, str) and value in names_of(lab, "lab_users"):
+        return []
+    return [f"{path}: {show(value)} is no user's name; use one of lab_users"]
+
+
+def prompt_problems(lab: Lab) -> list[str]:
+    prompts = lab.get("lab_prompts", {})
+    if not isinstance(prompts, Mapping):
+        return [f"lab_prompts: {show(prompts)} is not a mapping; write {{name: {{text: ...}}}}"]
+    errors = []
+    for name, prompt in prompts.items():
+        path = f"lab_prompts.{name}"
+        if not matches(PROMPT_NAME_RE, name):
+            errors.append(
+                f"{path}: {show(name)} is not a prompt name; use letters, digits, _ and -"
+            )
+        fields = {
+            "text": lambda p, v, h=(): [] if isinstance(v, str) and v.strip()
+            else [f"{p}: {show(v)} is not a text; write the words to speak"],
+            "file": lambda p, v, h=(): [] if matches(PROMPT_FILE_RE, v)
+            else [f"{p}: {show(v)} is not a .wav file; convert it to 8 kHz mono 16-bit WAV"],
+        }
+        errors += mapping_problem(path, prompt, fields, (), ())
+        if isinstance(prompt, Mapping) and len({"text", "file"} & set(prompt)) != 1:
+            errors.append(f"{path}: give exactly one of text or file; remove the other")
+    for var in ("lab_auto_attendant_prompt", "lab_ivr_prompt"):
+        if var in lab and (not isinstance(lab[var], str) or lab[var] not in prompts):
+            errors.append(
+                f"{var}: {show(lab[var])} is not in lab_prompts; add it there or use one of"
+                f" {', '.join(map(str, prompts)) or 'lab_prompts'}"
+            )
+    return errors
+
+
+def check_voice_services(lab: Lab, hosts: Hosts) -> list[str]:
+    """Where the shared services live, who the operator is, IVR keys and prompts."""
+    errors = []
+    if "lab_services_host" in lab:
+        errors += host_problem("lab_services_host", lab["lab_services_host"], hosts)
+    # Names are looked up only in a valid user list: its own errors say the rest.
+    users_ok = not list_problems("lab_users", lab.get("lab_users"), LISTS["lab_users"], hosts)
+    if "lab_operator" in lab and users_ok:
+        errors += user_name_problem(lab, "lab_operator", lab["lab_operator"])
+    options = lab.get("lab_ivr_options", {})
+    if not isinstance(options, Mapping):
+        errors.append(
+            f'lab_ivr_options: {show(options)} is not a mapping; write {{"1": user name}}'
+        )
+        options = {}
+    for key, name in options.items():
+        path = f"lab_ivr_options.{key}"
+        if not matches(DTMF_KEY_RE, key):
+            errors.append(f'{path}: {show(key)} is not one phone key; quote one: "1"')
+        errors += user_name_problem(lab, path, name) if users_ok else []
+    return errors + prompt_problems(lab)
+
+
+def check_call_features(lab: Lab, hosts: Hosts) -> list[str]:
+    """Queue agents are users of the services host; sections and transfer keys are distinct."""
+    errors, users = [], names_of(lab, "lab_users")
+    services = lab.get("lab_services_host")
+    # Broken users are reported already; members are checked against valid ones only.
+    users_ok = not list_problems("lab_users", lab.get("lab_users"), LISTS["lab_users"], hosts)
+    queues = lab.get("lab_queues") if is_list(lab.get("lab_queues")) and users_ok else []
+    for i, queue in enumerate(queues):
+        members = queue.get("members") if isinstance(queue, Mapping) else None
+        for j, name in enumerate(members if is_list(members) else []):
+            path = f"lab_queues[{i}].members[{j}]"
+            if name not in users:
+                errors.append(f"{path}: {show(name)} is no user's name; use one of lab_users")
+            elif services in hosts and lab["lab_users"][users[name]].get("host") != services:
+                errors.append(
+                    f"{path}: {show(name)} is not a user of lab_services_host ({services});"
+                    " queues ring that PBX's users only"
+                )
+            if name in members[:j]:
+                errors.append(f"{path}: {show(name)} is listed twice; remove one")
+    for var in ("lab_queues", "lab_conference_rooms"):
+        for name, i in names_of(lab, var).items():
+            if name in RESERVED_SECTIONS:
+                errors.append(f"{var}[{i}].name: {show(name)} is reserved; choose another name")
+    blind, attended = lab.get("lab_blind_transfer_keys"), lab.get("lab_attended_transfer_keys")
+    if isinstance(blind, str) and blind == attended:
+        errors.append(
+            f"lab_attended_transfer_keys: {show(attended)} is also lab_blind_transfer_keys;"
+            " give each transfer its own keys"
+        )
+    return errors
+
+
 CHECKS: tuple[Callable[[Lab, Hosts], list[str]], ...] = (
     check_values,
     check_lists,
@@ -520,8 +795,10 @@ CHECKS: tuple[Callable[[Lab, Hosts], list[str]], ...] = (
     check_service_codes,
     check_rtp,
     check_secrets,
-    check_mailbox_pins,
     check_language,
+    check_followme,
+    check_voice_services,
+    check_call_features,
 )
 
 

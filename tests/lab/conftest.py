@@ -12,7 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,19 @@ _DESCRIPTION = {
                   " | map(attribute='ansible_host', default=''))) }}",
     "addresses": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars, 'lab_address'))) }}",
     "testers": "{{ groups['testers'] }}",
+    # Every lab_* setting as the playbooks see it (ring time, services host, prompts...).
+    "settings": "{{ dict(query('ansible.builtin.varnames', '^lab_(?!secrets$)')"
+                " | zip(query('ansible.builtin.vars', *query('ansible.builtin.varnames', '^lab_(?!secrets$)')))) }}",
+    # Call features: codes, parking, rooms, queues (lab.yml's names without lab_).
+    "features": {
+        var: "{{ lab_%s }}" % var
+        for var in (
+            "services_host", "blind_transfer_keys", "attended_transfer_keys", "pickup_code",
+            "park_extension", "parking_slots", "parking_seconds", "conference_rooms",
+            "queues", "queue_login_code", "queue_logout_code", "queue_pause_code",
+            "queue_unpause_code",
+        )
+    },
 }
 
 
@@ -52,6 +65,9 @@ class Lab:
     containers: dict[str, str]
     addresses: dict[str, str]
     testers: list[str]
+    features: dict[str, Any]  # lab_<name> of the call features, as {name: value}
+    credentials_file: str
+    settings: dict[str, Any] = field(default_factory=dict)  # lab_* variables, by name
 
     def user(self, name: str) -> dict[str, Any]:
         return next(u for u in self.users if u["name"] == name)
@@ -103,7 +119,7 @@ def lab() -> Lab:
     found = _description()
     stored = yaml.safe_load(Path(found["credentials_file"]).read_text())
     secrets = {kind: {**stored.get(kind, {}), **(found["inventory_secrets"] or {}).get(kind, {})}
-               for kind in ("users", "trunks")}
+               for kind in ("users", "trunks", "pins")}
     return Lab(
         users=found["users"],
         trunks=found["trunks"],
@@ -113,6 +129,9 @@ def lab() -> Lab:
         containers={host: container or host for host, container in found["containers"].items()},
         addresses=found["addresses"],
         testers=found["testers"],
+        features=found["features"],
+        credentials_file=found["credentials_file"],
+        settings=found["settings"],
     )
 
 
@@ -124,8 +143,54 @@ def pbx(lab: Lab) -> dict[str, testinfra.host.Host]:
 
 
 @pytest.fixture(scope="session")
-def phones(lab: Lab) -> SippRunner:
+def tester(lab: Lab) -> testinfra.host.Host:
+    """The tester container, where the SIPp phones run."""
+    return testinfra.get_host(f"docker://{lab.containers[lab.testers[0]]}")
+
+
+@pytest.fixture(scope="session")
+def phones(tester: testinfra.host.Host) -> SippRunner:
     """SIPp phones in the tester container."""
-    runner = SippRunner(testinfra.get_host(f"docker://{lab.containers[lab.testers[0]]}"))
+    runner = SippRunner(tester)
     runner.prepare()
     return runner
+
+
+@pytest.fixture(scope="session")
+def converge(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Run site.yml on the lab under test, as an instructor would, with extra variables.
+
+    Returns the finished process (stdout holds the play output); never raises.
+    """
+    folder = tmp_path_factory.mktemp("converge")
+
+    def run(extra_vars: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+        playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
+        command = [playbook, "-i", _inventory(), str(REPO / "site.yml")]
+        if extra_vars:
+            extra = folder / "extra-vars.json"
+            extra.write_text(json.dumps(extra_vars))
+            command += ["-e", f"@{extra}"]
+        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+        return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+
+    return run
+
+
+# Figures a test measured (e.g. recovery times), printed at the end of the run.
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def report_figure() -> Any:
+    """Call report_figure("what", value, "unit") to have a measurement printed at the end."""
+    def report(what: str, value: float, unit: str = "s") -> None:
+        _FIGURES.append(f"{what}: {value:.1f} {unit}")
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIGURES:
+        terminalreporter.section("lab figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

@@ -8,7 +8,11 @@ Scenarios (see the comment at the top of each for its parameters):
 
 * ``register.xml`` - REGISTER with digest auth, logs ``FINAL_STATUS <code>``;
 * ``call.xml``     - UAC: INVITE with auth, plays a pcap once answered, BYE after N s;
-* ``answer.xml``   - UAS: logs the caller ID, rings, answers (200) or refuses (486...).
+* ``provider.xml`` - the ITSP: registrar and far end of outbound calls, checks digests;
+* ``video_call.xml`` - UAC like call.xml, offering H.264 video too;
+* ``answer.xml``   - UAS: logs the caller ID, rings, answers (200) or refuses (486...),
+  or rings until the caller cancels (0);
+* ``refer.xml``    - UAS: answers, then transfers the caller with a SIP REFER.
 
 Media is captured with tcpdump in the tester on the run's RTP ports and parsed here
 (pure Python, via ``make_pcap.read_pcap``), so tests can check what was sent and what
@@ -50,8 +54,8 @@ SIP_PORT_BASE = 21000
 RTP_PORT_BASE = 41000
 PORT_SLOTS = 1000  # each run takes 4 SIP-side and 4 RTP ports from its slot
 
-# Final answers answer.xml can give (-key answer_code).
-ANSWER_CODES = (200, 486, 480, 603, 404, 503)
+# Final answers answer.xml can give (-key answer_code); 0 rings until the CANCEL.
+ANSWER_CODES = (200, 486, 480, 603, 404, 503, 0)
 
 # RTCP packet types 200-204 seen through the RTP payload-type mask.
 _RTCP_PTS = range(72, 77)
@@ -124,6 +128,7 @@ class CallResult(SippOutcome):
     )  # final answers to INVITEs, in order
     answered: bool = False
     bye_status: Optional[int] = None
+    bye_received: bool = False  # the PBX hung up (``hangup="pbx"``)
 
     @property
     def status(self) -> Optional[int]:
@@ -132,8 +137,9 @@ class CallResult(SippOutcome):
 
     @property
     def completed(self) -> bool:
-        """SIPp completed the call: answered, media played, BYE answered with 200."""
-        return self.exit_code == 0 and self.answered and self.bye_status == 200
+        """SIPp completed the call: answered, media played, BYE answered with 200 (or,
+        with ``hangup="pbx"``, the PBX's BYE received and answered)."""
+        return self.exit_code == 0 and self.answered and (self.bye_status == 200 or self.bye_received)
 
     def echoed_fraction(self, after: float = 23.0, tail: float = 0.5) -> float:
         """Fraction of the audio packets sent that came back with the same payload.
@@ -154,6 +160,8 @@ class AnswerResult(SippOutcome):
     answered: bool = False
     refused_code: Optional[int] = None
     bye_received: bool = False
+    cancelled: bool = False  # the caller (or the PBX for it) sent CANCEL while it rang
+    notify_statuses: List[int] = field(default_factory=list)  # refer.xml: progress of the REFER
 
     @property
     def completed(self) -> bool:
@@ -267,6 +275,8 @@ class AnswerHandle:
             answered=bool(out.log_values("ANSWERED")),
             refused_code=int(refused[-1]) if refused else None,
             bye_received=bool(out.log_values("BYE_RECEIVED")),
+            cancelled=bool(out.log_values("CANCEL_RECEIVED")),
+            notify_statuses=[int(c) for c in out.log_values("NOTIFY") if c.isdigit()],
         )
         return self._result
 
@@ -276,6 +286,30 @@ class AnswerHandle:
             f"for p in $(cat {self.run.dir}/pids 2>/dev/null); do kill $p 2>/dev/null; done; "
             f"sleep 1; test -e {self.run.dir}/rc || echo 124 > {self.run.dir}/rc"
         )
+
+
+class CallHandle(AnswerHandle):
+    """A UAC call running in the background; :meth:`wait` collects its CallResult."""
+
+    def wait(self, timeout: Optional[float] = None) -> CallResult:  # type: ignore[override]
+        if isinstance(self._result, CallResult):
+            return self._result
+        deadline = time.monotonic() + (self.timeout + 15 if timeout is None else timeout)
+        while not self.done():
+            if time.monotonic() > deadline:
+                self.stop()
+                break
+            time.sleep(0.5)
+        out = self._runner._collect(self.run, self.capture)
+        bye = out.log_values("BYE_STATUS")
+        self._result = CallResult(  # type: ignore[assignment]
+            **vars(out),
+            statuses=[int(c) for c in out.log_values("STATUS") if c.isdigit()],
+            answered=bool(out.log_values("ANSWERED")),
+            bye_status=int(bye[-1]) if bye and bye[-1].isdigit() else None,
+            bye_received=bool(out.log_values("BYE_RECEIVED")),
+        )
+        return self._result  # type: ignore[return-value]
 
 
 class SippRunner:
@@ -320,6 +354,32 @@ class SippRunner:
         self.prepare()
         return f"{self.workdir}/{TONE_PCAP}"
 
+    def h264_pcap(self) -> str:
+        """Path of the dummy H.264 video (PT 99, distinct payloads) for video calls."""
+        self.prepare()
+        return f"{self.workdir}/h264.pcap"
+
+    def tone_then_silence_pcap(self, tone_seconds: float, silence_seconds: float) -> str:
+        """Path of a caller's tone of ``tone_seconds``, then µ-law silence (a pause in speech)."""
+        self.prepare()
+        path = f"{self.workdir}/tone{tone_seconds:g}-silence{silence_seconds:g}.pcap"
+        self._check(
+            f"cd {self.scenarios} && python3 -c "
+            + shlex.quote(
+                "import sys, make_pcap as m\n"
+                "tone, quiet = float(sys.argv[2]), float(sys.argv[3])\n"
+                "pkts = m.tone_packets(tone)\n"
+                "n, last = len(pkts), pkts[-1]\n"
+                "pkts += [m.RtpPacket(last.time + (i + 1) * m.PTIME_MS / 1000, m.PT_PCMU, False,"
+                " last.seq + i + 1, last.timestamp + (i + 1) * m.SAMPLES_PER_PACKET, last.ssrc,"
+                " bytes([m.ULAW_SILENCE]) * m.SAMPLES_PER_PACKET)"
+                " for i in range(int(quiet * 1000 / m.PTIME_MS))]\n"
+                "m.write_pcap(sys.argv[1], pkts)\n"
+            )
+            + f" {path} {tone_seconds:g} {silence_seconds:g}"
+        )
+        return path
+
     def answer_tone_pcap(self) -> str:
         """Path of the answering phones' tone (600 Hz: payloads unlike the caller's)."""
         self.prepare()
@@ -359,6 +419,7 @@ class SippRunner:
         expires: int = 300,
         contact_port: Optional[int] = None,
         auth_user: Optional[str] = None,
+        source_ip: Optional[str] = None,
     ) -> int:
         """REGISTER ``user``; return the final SIP status (200, 401, 403...).
 
@@ -383,7 +444,7 @@ class SippRunner:
             "-key",
             "contact_port",
             str(contact_port or run.sip_port),
-            *self._common_args(run, registrar),
+            *self._common_args(run, registrar, source_ip),
             "-recv_timeout",
             "10000",
         ]
@@ -410,7 +471,25 @@ class SippRunner:
             user, secret, registrar, port, expires=0, contact_port=contact_port
         )
 
-    def call(
+    def call(self, *args: Any, **kwargs: Any) -> CallResult:
+        """Call ``extension`` as ``caller``; stay ``seconds`` after the answer, then hang up.
+
+        Takes the arguments of :meth:`call_in_background` and waits for the call's end.
+
+        ``pcap`` is the RTP to send once answered (default: the tone).  With ``capture``
+        the RTP sent and received is captured and returned (``result.sent/received``).
+        ``ring_timeout`` bounds each wait for an answer (SIPp's -recv_timeout).
+        ``hangup="pbx"``: the PBX ends the call instead (its BYE within ``ring_timeout``
+        of the answer; ``seconds`` is then unused).
+        ``cancel_after`` hangs up that many seconds after the ringing starts (CANCEL; the
+        PBX's 487 is ``result.status``). ``local_port`` is the SIP port to call from (the
+        provider's, which the PBX knows it by). ``video_pcap`` offers H.264 video as well
+        (``video_call.xml``) and sends that RTP once answered; the answer's video line is
+        ``result.log_values("VIDEO")``.
+        """
+        return self.call_in_background(*args, **kwargs).wait()
+
+    def call_in_background(
         self,
         caller: str,
         secret: str,
@@ -422,18 +501,23 @@ class SippRunner:
         port: int = 5060,
         auth_user: Optional[str] = None,
         ring_timeout: float = 30.0,
-    ) -> CallResult:
-        """Call ``extension`` as ``caller``; stay ``seconds`` after the answer, then hang up.
+        hangup: str = "caller",
+        cancel_after: Optional[float] = None,
+        local_port: Optional[int] = None,
+        video_pcap: Optional[str] = None,
+    ) -> "CallHandle":
+        """Start :meth:`call` and return at once; ``handle.wait()`` gives its CallResult.
 
-        ``pcap`` is the RTP to send once answered (default: the tone).  With ``capture``
-        the RTP sent and received is captured and returned (``result.sent/received``).
-        ``ring_timeout`` bounds each wait for an answer (SIPp's -recv_timeout).
+        Several phones can so be in calls together (a conference, a call to pick up).
         """
-        run = self._new_run("call")
+        if hangup not in ("caller", "pbx"):
+            raise ValueError(f"hangup is 'caller' or 'pbx', not {hangup!r}")
+        run = self._new_run("call", sip_port=local_port)
+        scenario = "video_call.xml" if video_pcap else "call.xml"
         args = [
             f"{registrar}:{port}",
             "-sf",
-            f"{self.scenarios}/call.xml",
+            f"{self.scenarios}/{scenario}",
             "-s",
             extension,
             "-key",
@@ -452,20 +536,18 @@ class SippRunner:
             str(int(ring_timeout * 1000)),
             "-default_behaviors",
             "all,-bye",
+            "-key",
+            "hangup",
+            hangup,
+            "-key",
+            "cancel",
+            str(int((cancel_after or 0) * 1000)),
+            *(["-key", "video_pcap", video_pcap] if video_pcap else []),
             *self._common_args(run, registrar),
         ]
-        self._check(
-            self._script(run, args, capture, timeout=seconds + ring_timeout * 2 + 30),
-            ok_rcs=None,
-        )
-        out = self._collect(run, capture)
-        bye = out.log_values("BYE_STATUS")
-        return CallResult(
-            **vars(out),
-            statuses=[int(c) for c in out.log_values("STATUS") if c.isdigit()],
-            answered=bool(out.log_values("ANSWERED")),
-            bye_status=int(bye[-1]) if bye and bye[-1].isdigit() else None,
-        )
+        timeout = seconds + ring_timeout * 2 + 30
+        self._check(self._script(run, args, capture, timeout=timeout, background=True))
+        return CallHandle(self, run, capture, timeout)
 
     def answer_in_background(
         self,
@@ -480,6 +562,7 @@ class SippRunner:
         pcap: Optional[str] = None,
         capture: bool = False,
         timeout: float = 60.0,
+        refer_to: Optional[str] = None,
     ) -> AnswerHandle:
         """Start a UAS phone for ``user`` that takes one call; return at once.
 
@@ -488,6 +571,9 @@ class SippRunner:
         600 Hz tone, and waits for the BYE) or a refusal such as 486 Busy Here.  With ``secret``
         and ``registrar`` it also registers ``user`` with this phone as Contact, and
         raises unless the registrar answers 200.  ``timeout`` bounds the whole call.
+        ``answer_code=0`` rings until the call is cancelled (``result.cancelled``).
+        With ``refer_to`` (an extension) the phone answers, talks ``ring_ms``, then
+        transfers the caller there with a SIP REFER (refer.xml; ``result.notify_statuses``).
         """
         run = self._new_run(f"answer-{user}", sip_port=port)
         if answer_code not in ANSWER_CODES:
@@ -497,7 +583,8 @@ class SippRunner:
         local_ip_for = registrar or ""
         args = [
             "-sf",
-            f"{self.scenarios}/answer.xml",
+            f"{self.scenarios}/{'refer.xml' if refer_to else 'answer.xml'}",
+            *(["-key", "refer_to", refer_to] if refer_to else []),
             "-aa",
             "-key",
             "answer_code",
@@ -553,7 +640,58 @@ class SippRunner:
             ).strip()
         return self._local_ips[dest]
 
-    def _common_args(self, run: _Run, dest: str) -> List[str]:
+    def register_many(
+        self,
+        user: str,
+        secret: str,
+        registrar: str,
+        count: int,
+        source_ip: Optional[str] = None,
+        rate: int = 50,
+        port: int = 5060,
+        answer_timeout_ms: int = 2000,
+    ) -> List[Optional[int]]:
+        """Send ``count`` REGISTERs for ``user`` at ``rate`` per second, as fast as a scanner.
+
+        Returns one entry per attempt: its final SIP status, or None when nothing answered
+        within ``answer_timeout_ms`` (a refused or silently dropped request).
+        """
+        run = self._new_run("register-many")
+        args = [
+            f"{registrar}:{port}",
+            "-sf",
+            f"{self.scenarios}/register.xml",
+            "-s",
+            user,
+            "-au",
+            user,
+            "-ap",
+            secret,
+            "-key",
+            "expires",
+            "60",
+            "-key",
+            "contact_port",
+            str(run.sip_port),
+            *self._common_args(run, registrar, source_ip),
+            "-m",
+            str(count),
+            "-r",
+            str(rate),
+            "-l",
+            str(max(rate, 1)),
+            "-recv_timeout",
+            str(answer_timeout_ms),
+            "-max_retrans",
+            "1",
+        ]
+        timeout = 30 + count / max(rate, 1) + answer_timeout_ms / 1000
+        self._check(self._script(run, args, capture=False, timeout=timeout), ok_rcs=None)
+        out = self._collect(run, capture=False)
+        codes: List[Optional[int]] = [int(c) for c in out.log_values("FINAL_STATUS") if c.isdigit()]
+        return codes + [None] * (count - len(codes))
+
+    def _common_args(self, run: _Run, dest: str, source_ip: Optional[str] = None) -> List[str]:
         args = [
             "-m",
             "1",
@@ -575,7 +713,7 @@ class SippRunner:
             f"{run.dir}/errors.log",
         ]
         if dest:
-            ip = self._local_ip(dest)
+            ip = source_ip or self._local_ip(dest)
             args += ["-i", ip, "-mi", ip]
         return args
 

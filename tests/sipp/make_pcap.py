@@ -14,6 +14,9 @@ Files
 ``tone2_pcmu.pcap``
     The same at 600 Hz, for the answering side: its payloads differ from
     ``tone_pcmu.pcap``'s, so one phone never mistakes the other's tone for its echo.
+``h264.pcap``
+    Dummy H.264 video (RTP payload type 99, 25 packets a second, distinct payloads) for
+    ``video_call.xml``: Asterisk relays video without decoding it.
 ``dtmf_<digits>.pcap`` (``*`` and ``#`` spelt ``star`` and ``hash``)
     RFC 2833/4733 telephone events (payload type 101) for a digit string, with
     µ-law silence before, between and after the keys.  Each key is its own
@@ -25,7 +28,7 @@ whatever is written here is exactly what the PBX receives.
 
 Usage::
 
-    python3 make_pcap.py OUTDIR                      # tone_pcmu.pcap + tone2_pcmu.pcap, 30 s
+    python3 make_pcap.py OUTDIR                      # tone_pcmu.pcap, tone2_pcmu.pcap, h264.pcap, 30 s
     python3 make_pcap.py OUTDIR --seconds 40         # longer tone
     python3 make_pcap.py OUTDIR --dtmf 1234 --dtmf '00#'  # + dtmf_1234.pcap, dtmf_00hash.pcap
 """
@@ -387,7 +390,44 @@ def parse_rtp(data: bytes) -> "Rtp | None":
 TONES = {
     "tone_pcmu.pcap": 1000.0,
     "tone2_pcmu.pcap": 600.0,
+    "tone3_pcmu.pcap": 1400.0,  # a third phone (a conference's third participant)
 }  # file name: frequency (Hz)
+
+
+PT_H264 = 99  # dynamic payload type offered for H.264 by video_call.xml
+VIDEO_CLOCK = 90000  # RTP clock of every video codec
+H264_NAME = "h264.pcap"
+
+
+def h264_packets(
+    seconds: float, fps: int = 25, ssrc: int = 0x5EED0264, first_seq: int = 2000
+) -> List[RtpPacket]:
+    """Dummy H.264 video: one single-NAL-unit packet per frame (RFC 6184), PT 99.
+
+    Each NAL unit is a non-IDR slice header (0x41) followed by the frame counter and
+    filler, so every payload is distinct and an echo can be matched packet by packet. No
+    decoder could show it; Asterisk does not decode video, it only relays it.
+    """
+    count = int(round(seconds * fps))
+    return [
+        RtpPacket(
+            i / fps,
+            PT_H264,
+            True,  # each packet is a whole frame
+            first_seq + i,
+            i * VIDEO_CLOCK // fps,
+            ssrc,
+            b"\x41" + struct.pack("!I", i) + bytes((i + n) & 0xFF for n in range(200)),
+        )
+        for i in range(count)
+    ]
+
+
+def make_h264(outdir: str, seconds: float = 30.0) -> str:
+    """Write ``h264.pcap`` (see h264_packets) to ``outdir``; return its path."""
+    path = os.path.join(outdir, H264_NAME)
+    write_pcap(path, h264_packets(seconds))
+    return path
 
 
 def make_tone(outdir: str, seconds: float = 30.0, name: str = "tone_pcmu.pcap") -> str:
@@ -430,6 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.makedirs(args.outdir, exist_ok=True)
     for name in TONES:
         print(make_tone(args.outdir, args.seconds, name))
+    print(make_h264(args.outdir, args.seconds))
     for digits in args.dtmf:
         print(
             make_dtmf(

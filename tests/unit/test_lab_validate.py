@@ -36,20 +36,11 @@ REFERENCE = yaml.safe_load((ROOT / "playbooks" / "group_vars" / "all" / "lab.yml
 STRONG = {  # chosen secrets, as an instructor would put them in Ansible Vault
     "users": {u["name"]: f"Vx9-{u['name']}-k2Lq8Wz" for u in REFERENCE["lab_users"]},
     "trunks": {t["name"]: "Tr7-Qm4zP9xK2wB" for t in REFERENCE["lab_trunks"]},
+    "pins": {u["name"]: "482913" for u in REFERENCE["lab_users"]},
 }
-SPEC_SERVICE_CODES = {  # the reference dialplan (shared/lab-spec.md) but `_9.`
-    "voicemail": "9",
-    "record_prompt": "_4.",
-    "conference": "6",
-    "auto_attendant": "7",
-    "ivr": "8",
-    "park": "700",
-    "parked_calls": "_7[01]X",
-    "pickup": "*8",
-    "queue_support": "7001",
-    "queue_sales": "7002",
-    "music_on_hold": "8100",
-}
+# Every code of the spec's dialplan is a lab variable now (lab_voicemail_extension...);
+# lab_service_codes adds codes of the instructor's own.
+SPEC_SERVICE_CODES = {"directory": "411"}
 
 
 def reference(**changes: Any) -> dict[str, Any]:
@@ -122,17 +113,14 @@ BAD: list[tuple[str, Callable[[], dict], Mutation, tuple[str, ...], str]] = [
      "lab_echo_extension"),
     ("user-extension-is-service-code", with_(lab_service_codes={"pbx": "6002"}), nothing,
      ("lab_users[1].extension",), "lab_service_codes.pbx"),
-    ("user-extension-in-service-pattern", with_(lab_service_codes=SPEC_SERVICE_CODES),
-     user(2, extension="4003"), ("lab_users[2].extension",), '"_4."'),
     ("user-no-host", reference, lambda d: d["lab_users"][0].pop("host"), ("lab_users[0].host",), "missing"),
     ("user-unknown-host", reference, user(0, host="vm-c"), ("lab_users[0].host",), "vm-a, vm-b"),
     ("user-key-typo", reference, rename_key(1, "extension", "extention"),
      ("lab_users[1].extension", "lab_users[1].extention"), "did you mean extension?"),
-    ("user-pin-short", reference, user(0, pin="12"), ("lab_users[0].pin",), ""),
     ("trunks-not-list", reference, top(lab_trunks={}), ("lab_trunks",), ""),
     ("trunk-name-space", reference, trunk(0, name="trunk A"), ("lab_trunks[0].name",), ""),
     ("trunk-name-is-user", reference, trunk(0, name="amine"), ("lab_trunks[0].name",), "lab_users[0]"),
-    ("trunk-name-twice", reference, lambda d: d["lab_trunks"].append(dict(d["lab_trunks"][0])),
+    ("trunk-name-twice", reference, lambda d: d["lab_trunks"].insert(1, dict(d["lab_trunks"][0])),
      ("lab_trunks[1].name",), ""),
     ("trunk-same-host", reference, trunk(0, registrar="vm-b"), ("lab_trunks[0].registrar",), "registrant"),
     ("trunk-unknown-registrant", reference, trunk(0, registrant="vm-z"), ("lab_trunks[0].registrant",), ""),
@@ -142,6 +130,16 @@ BAD: list[tuple[str, Callable[[], dict], Mutation, tuple[str, ...], str]] = [
      ("lab_trunks[0].registrar.host",), "missing"),
     ("trunk-provider-bad-port", reference, trunk(0, registrar={**ITSP, "port": 70000}),
      ("lab_trunks[0].registrar.port",), "70000"),
+    ("trunk-username-int", reference, trunk(1, username=1040), ("lab_trunks[1].username",), '"1040"'),
+    ("trunk-dial-prefix-not-digits", reference, trunk(1, dial_prefix="9#"), ("lab_trunks[1].dial_prefix",), ""),
+    ("trunk-dial-prefix-is-a-service-pattern", with_(lab_service_codes={"outbound": "_9."}), nothing,
+     ("lab_trunks[1].dial_prefix",), "lab_service_codes.outbound"),
+    ("trunk-inbound-no-extension", reference, trunk(1, inbound={"context": "lab-ivr"}),
+     ("lab_trunks[1].inbound.extension",), "missing"),
+    ("trunk-inbound-not-mapping", reference, trunk(1, inbound="lab-ivr"), ("lab_trunks[1].inbound",), ""),
+    ("video-codec-is-audio", reference, top(lab_video_codecs=["h264", "ulaw"]), ("lab_video_codecs[1]",),
+     "not a video codec"),
+    ("video-codec-unknown", reference, top(lab_video_codecs=["h246"]), ("lab_video_codecs[0]",), ""),
     ("trunk-provider-key-typo", reference, trunk(0, registrar={"hots": "sip.kaiba.corp"}),
      ("lab_trunks[0].registrar.host", "lab_trunks[0].registrar.hots"), "did you mean host?"),
     ("echo-not-digits", reference, top(lab_echo_extension="6OO"), ("lab_echo_extension",), '"6OO"'),
@@ -154,6 +152,11 @@ BAD: list[tuple[str, Callable[[], dict], Mutation, tuple[str, ...], str]] = [
     ("codec-twice", reference, top(lab_codecs=["ulaw", "alaw", "ulaw"]), ("lab_codecs[2]",), "twice"),
     ("sip-port-string", reference, top(lab_sip_port="5060"), ("lab_sip_port",), ""),
     ("sip-port-in-rtp", reference, top(lab_sip_port=10010), ("lab_sip_port",), "10000-10999"),
+    ("ban-after-zero", reference, top(lab_ban_after_failures=0), ("lab_ban_after_failures",), "from 1"),
+    ("ban-seconds-text", reference, top(lab_ban_seconds="10m"), ("lab_ban_seconds",), ""),
+    ("sip-network-typo", reference, top(lab_sip_allowed_networks=["172.30.0/24"]),
+     ("lab_sip_allowed_networks[0]",), "192.168.1.0/24"),
+    ("sip-networks-not-list", reference, top(lab_sip_allowed_networks="10.0.0.0/8"), ("lab_sip_allowed_networks",), ""),
     ("rtp-start-odd", reference, top(lab_rtp_port_start=10001), ("lab_rtp_port_start",), "use 10000"),
     ("rtp-start-low", reference, top(lab_rtp_port_start=1000), ("lab_rtp_port_start", "lab_sip_port"), ""),
     ("rtp-end-before-start", reference, top(lab_rtp_port_end=9000), ("lab_rtp_port_end",), ""),
@@ -163,7 +166,8 @@ BAD: list[tuple[str, Callable[[], dict], Mutation, tuple[str, ...], str]] = [
     ("secret-missing", chosen, lambda d: d["lab_secrets"]["users"].pop("makuba"),
      ("lab_secrets.users.makuba",), "lab_generate_secrets"),
     ("secrets-none-chosen", with_(lab_generate_secrets=False), nothing,
-     USER_SECRETS + ("lab_secrets.trunks.trunk_A_vers_B",), ""),
+     USER_SECRETS + ("lab_secrets.trunks.trunk_A_vers_B", "lab_secrets.trunks.siptrunk")
+     + tuple(f"lab_secrets.pins.{name}" for name in STRONG["pins"]), ""),
     ("secret-empty", chosen, secret("users", "amine", ""), ("lab_secrets.users.amine",), "non-empty"),
     ("secret-not-string", chosen, secret("users", "amine", 123456789012345), ("lab_secrets.users.amine",), ""),
     ("secret-short", chosen, secret("users", "kaiba", "k4iba-pw"), ("lab_secrets.users.kaiba",),
@@ -182,10 +186,53 @@ BAD: list[tuple[str, Callable[[], dict], Mutation, tuple[str, ...], str]] = [
     ("language-unavailable", with_(lab_language="de"), nothing, ("lab_language",), "en, fr"),
     ("language-not-in-given-list", with_(lab_language="fr", lab_available_languages=["en"]), nothing,
      ("lab_language",), ""),
-    ("mailbox-pin-letters", with_(lab_mailbox_pins={"amine": "12a4"}), nothing,
-     ("lab_mailbox_pins.amine",), ""),
-    ("mailbox-pin-unknown-user", with_(lab_mailbox_pins={"amin": "1234"}), nothing,
-     ("lab_mailbox_pins.amin",), ""),
+    # Call features (conference, parking, pickup, queues).
+    ("user-extension-is-parking-slot", reference, user(1, extension="705"), ("lab_users[1].extension",),
+     "lab_parking_slots"),
+    ("user-extension-is-queue", reference, user(1, extension="7001"), ("lab_users[1].extension",),
+     "lab_queues[0].extension (queue support)"),
+    ("pickup-code-not-code", with_(lab_pickup_code="star8"), nothing, ("lab_pickup_code",), '"*8"'),
+    ("pickup-code-is-queue-code", with_(lab_pickup_code="*71"), nothing, ("lab_queue_login_code",),
+     "lab_pickup_code"),
+    ("pickup-group-too-big", reference, user(0, pickup_group=64), ("lab_users[0].pickup_group",), "0 to 63"),
+    ("parking-slots-backwards", with_(lab_parking_slots="720-701"), nothing, ("lab_parking_slots",), ""),
+    ("park-extension-in-slots", with_(lab_park_extension="710"), nothing, ("lab_parking_slots",),
+     "lab_park_extension"),
+    ("transfer-keys-letters", with_(lab_blind_transfer_keys="#x"), nothing, ("lab_blind_transfer_keys",), ""),
+    ("transfer-keys-same", with_(lab_attended_transfer_keys="#1"), nothing, ("lab_attended_transfer_keys",),
+     "lab_blind_transfer_keys"),
+    ("conference-menu-same-keys", with_(lab_conference_menu={"mute": "1", "leave": "1"}), nothing,
+     ("lab_conference_menu.leave",), ""),
+    ("conference-room-twice", with_(lab_conference_rooms=[{"name": "main", "extension": "6"},
+                                                          {"name": "main", "extension": "66"}]),
+     nothing, ("lab_conference_rooms[1].name",), ""),
+    ("queue-member-unknown", with_(lab_queues=[{"name": "support", "extension": "7001", "members": ["bob"]}]),
+     nothing, ("lab_queues[0].members[0]",), "lab_users"),
+    ("queue-member-on-other-pbx", with_(lab_queues=[{"name": "support", "extension": "7001",
+                                                    "members": ["chhinyleboss"]}]),
+     nothing, ("lab_queues[0].members[0]",), "lab_services_host (vm-a)"),
+    ("queue-named-general", with_(lab_queues=[{"name": "general", "extension": "7001", "members": ["amine"]}]),
+     nothing, ("lab_queues[0].name",), "reserved"),
+    ("queue-no-members", with_(lab_queues=[{"name": "support", "extension": "7001", "members": []}]),
+     nothing, ("lab_queues[0].members",), ""),
+    ("pin-secret-letters", chosen, secret("pins", "amine", "12ab"), ("lab_secrets.pins.amine",), "digits"),
+    ("pin-secret-missing", chosen, lambda d: d["lab_secrets"]["pins"].pop("kaiba"),
+     ("lab_secrets.pins.kaiba",), "lab_generate_secrets"),
+    ("user-extension-is-voicemail", reference, user(0, extension="8100"), ("lab_users[0].extension",),
+     "lab_moh_extension"),
+    ("followme-unknown-target", reference, user(2, followme=["6009"]), ("lab_users[2].followme[0]",), ""),
+    ("followme-own-extension", reference, user(2, followme=["6003"]), ("lab_users[2].followme[0]",), ""),
+    ("followme-not-list", reference, user(2, followme="6004"), ("lab_users[2].followme",), ""),
+    ("services-host-unknown", with_(lab_services_host="vm-c"), nothing, ("lab_services_host",), "vm-a"),
+    ("operator-unknown", with_(lab_operator="chiny"), nothing, ("lab_operator",), ""),
+    ("ivr-option-unknown-user", with_(lab_ivr_options={"1": "amin"}), nothing, ("lab_ivr_options.1",), ""),
+    ("ivr-option-not-a-key", with_(lab_ivr_options={"12": "amine"}), nothing, ("lab_ivr_options.12",), ""),
+    ("ivr-prompt-not-a-prompt", with_(lab_ivr_prompt="menu3"), nothing, ("lab_ivr_prompt",), "menu1"),
+    ("prompt-text-and-file", with_(lab_prompts={"menu1": {"text": "x", "file": "m.wav"},
+                                                "menu2": {"file": "m.mp3"}}), nothing,
+     ("lab_prompts.menu1", "lab_prompts.menu2.file"), ""),
+    ("record-prefix-not-digits", with_(lab_record_prompt_prefix="#4"), nothing, ("lab_record_prompt_prefix",), ""),
+    ("moh-seconds-zero", with_(lab_moh_seconds=0), nothing, ("lab_moh_seconds",), ""),
 ]  # fmt: skip
 
 
@@ -213,9 +260,9 @@ def test_bad_description_is_reported_at_its_path(
         reference(lab_allow_weak_secrets=True, lab_secrets={
             "users": {"amine": "azerty", "kaiba": "kaiba"}, "trunks": {"trunk_A_vers_B": "test"},
         }),
-        reference(lab_service_codes=SPEC_SERVICE_CODES, lab_language="fr", lab_mailbox_pins={"amine": "4821"}),
-        reference(lab_codecs=["ulaw", "alaw", "h264", "vp8"], lab_trunks=REFERENCE["lab_trunks"] + [
-            {"name": "siptrunk", "registrant": "vm-a", "registrar": ITSP},
+        reference(lab_service_codes=SPEC_SERVICE_CODES, lab_language="fr"),
+        reference(lab_codecs=["ulaw", "alaw", "h264", "vp8"], lab_trunks=REFERENCE["lab_trunks"][:1] + [
+            {"name": "siptrunk", "registrant": "vm-a", "registrar": ITSP},  # no option: all defaults
         ]),
     ],
     ids=["reference", "reference-chosen-secrets", "weak-allowed", "optional-keys", "itsp-trunk"],
@@ -224,9 +271,20 @@ def test_good_description_has_no_error(lab: dict[str, Any]) -> None:
     assert lab_errors(lab, PBX) == []
 
 
-def test_the_spec_outbound_pattern_would_shadow_extension_900() -> None:
-    lab = reference(lab_service_codes={**SPEC_SERVICE_CODES, "outbound": "_9."})
-    assert paths(lab_errors(lab, PBX)) == {"lab_users[4].extension"}
+def test_a_pattern_code_leaves_exact_user_extensions_alone() -> None:
+    """`_9.` (out through the provider) and `_4.` (record a prompt) do not shadow 900 or
+    4003: Asterisk tries an exact extension before a pattern."""
+    lab = reference(lab_service_codes=SPEC_SERVICE_CODES)
+    lab["lab_users"][2]["extension"] = "4003"
+    assert lab["lab_users"][4]["extension"] == "900"
+    assert lab_errors(lab, PBX) == []
+    lab["lab_users"][2]["extension"] = "9"  # but an exact code still clashes
+    assert paths(lab_errors(lab, PBX)) == {"lab_users[2].extension"}
+
+
+def test_a_trunk_dial_prefix_reserves_its_pattern() -> None:
+    codes = lab_validate.service_codes(reference())
+    assert ("lab_trunks[1].dial_prefix", "out through siptrunk", "_9.") in codes
 
 
 def test_every_error_is_reported_at_once() -> None:
@@ -246,13 +304,13 @@ def test_every_error_is_reported_at_once() -> None:
 
 def test_no_secret_or_pin_value_appears_in_messages() -> None:
     values = ["Zq7short", "vitrygtr", "azerty", "bad\nSecretValue123", "Leak-In-A-List"]
-    lab = chosen(lab_mailbox_pins={"amine": "31415926535897", "kaiba": "pi31"})
+    lab = chosen()
+    lab["lab_secrets"]["pins"].update(amine="31415926535897", kaiba="pi31", makuba="2718x")
     lab["lab_secrets"]["users"].update(
         amine=values[0], chhiny=values[1], makuba=values[3]
     )
     lab["lab_secrets"]["users"]["kaiba"] = [values[4]]
     lab["lab_secrets"]["trunks"]["trunk_A_vers_B"] = values[2]
-    lab["lab_users"][2]["pin"] = "2718x"
     errors = lab_errors(lab, PBX)
     assert len(errors) == 8, errors
     text = "\n".join(errors)

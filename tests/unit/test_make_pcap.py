@@ -211,6 +211,8 @@ def test_cli_writes_tones_and_dtmf(tmp_path) -> None:
     assert [os.path.basename(p) for p in out] == [
         "tone_pcmu.pcap",
         "tone2_pcmu.pcap",
+        "tone3_pcmu.pcap",
+        "h264.pcap",
         "dtmf_123.pcap",
         "dtmf_hash0.pcap",
     ]

@@ -17,7 +17,7 @@ options:
     type: path
     required: true
   files:
-    description: Content of each file, by file name.
+    description: Content of each file, by file name (relative to O(directory)) or absolute path.
     type: dict
     required: true
   secret_files:
@@ -103,7 +103,9 @@ def main() -> None:
                 diffs.append({"before_header": path, "after_header": path,
                               "before": before or "", "after": content})
             if not module.check_mode:
-                handle, temporary = tempfile.mkstemp(dir=params["directory"], prefix=f".{name}.")
+                handle, temporary = tempfile.mkstemp(
+                    dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}."
+                )
                 with os.fdopen(handle, "w", encoding="utf-8") as stream:
                     stream.write(content)
                 module.atomic_move(temporary, path)
