@@ -226,7 +226,7 @@ def lab_phone_card(
     for user in users:
         registrar = f"{addresses[user['host']]}:{sip_port} ({user['host']})"
         lines.append(f"{user['name']:<14} {str(user['extension']):<10} {registrar}")
-    lines.append(f"Secrets (SIP passwords): {credentials_file}, under 'users'.")
+    lines.append(f"Secrets: {credentials_file}: SIP passwords under 'users', voicemail PINs under 'pins'.")
     return lines
 
 
