@@ -5,6 +5,8 @@ restarts recover on their own and a re-run of site.yml keeps calls up.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import ipaddress
 import re
 import subprocess
 import time
@@ -103,16 +105,23 @@ def test_every_config_file_is_readable_by_root_and_asterisk_only(pbx, pbx_name: 
 
 # ---------------------------------------------------------------- strangers
 
-@pytest.fixture
-def attacker_address(lab: Lab, tester) -> str:
-    """A second address on the tester's interface, from which the stranger sends."""
-    network = lab.addresses[lab.testers[0]].rsplit(".", 1)[0]
-    address = f"{network}.{ATTACKER_HOST_OCTET}"
+@contextlib.contextmanager
+def extra_address(tester, lab: Lab, address: str):
+    """Let the tester also send from `address`, on its interface towards vm-a."""
     device = tester.check_output("ip -o route get %s | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'",
                                  lab.addresses["vm-a"])
     tester.run(f"ip addr add {address}/32 dev {device}")
-    yield address
-    tester.run(f"ip addr del {address}/32 dev {device}")
+    try:
+        yield address
+    finally:
+        tester.run(f"ip addr del {address}/32 dev {device}")
+
+
+@pytest.fixture
+def attacker_address(lab: Lab, tester) -> str:
+    """A second address of the tester, in the lab's network, from which a stranger sends."""
+    with extra_address(tester, lab, lab.addresses[lab.testers[0]].rsplit(".", 1)[0] + f".{ATTACKER_HOST_OCTET}") as a:
+        yield a
 
 
 def test_a_password_guesser_is_banned_while_real_users_go_on_calling(
@@ -147,6 +156,21 @@ def test_a_password_guesser_is_banned_while_real_users_go_on_calling(
     assert lifted is not None, "the ban never lifted"
     report_figure("ban of the password guesser lifted after", lifted)
     phones.unregister(victim, lab.secret(victim), registrar)
+
+
+def test_sip_from_outside_the_lab_networks_is_refused(lab: Lab, pbx, phones: SippRunner, tester) -> None:
+    allowed = lab.settings["lab_sip_allowed_networks"]
+    if not allowed:
+        pytest.skip("this lab answers SIP from every network (lab_sip_allowed_networks is empty)")
+    outsider = "198.18.0.66"  # a benchmarking range: in none of the lab's networks
+    assert not any(ipaddress.ip_address(outsider) in ipaddress.ip_network(n, strict=False) for n in allowed)
+    user = users_on(lab, "vm-a")[0]
+    with extra_address(tester, lab, outsider):
+        assert phones.register_many(user, lab.secret(user), lab.addresses["vm-a"], count=1,
+                                    source_ip=outsider) == [None]
+    # Asterisk received it and refused it by its ACL (not a lost packet).
+    log = pbx["vm-a"].check_output(f"grep -F 'from {outsider}:' /var/log/asterisk/messages.log || true")
+    assert "did not pass ACL test" in log, log
 
 
 def test_an_unknown_user_and_a_wrong_password_leave_the_same_trace(pbx, lab: Lab, phones: SippRunner) -> None:
