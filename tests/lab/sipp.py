@@ -427,36 +427,13 @@ class SippRunner:
         :meth:`answer_in_background` phone); by default this run's own, short-lived port.
         ``expires=0`` removes the binding.  Raises if no final status came at all.
         """
-        run = self._new_run("register")
-        args = [
-            f"{registrar}:{port}",
-            "-sf",
-            f"{self.scenarios}/register.xml",
-            "-s",
-            user,
-            "-au",
-            auth_user or user,
-            "-ap",
-            secret,
-            "-key",
-            "expires",
-            str(expires),
-            "-key",
-            "contact_port",
-            str(contact_port or run.sip_port),
-            *self._common_args(run, registrar, source_ip),
-            "-recv_timeout",
-            "10000",
-        ]
-        self._check(self._script(run, args, capture=False, timeout=30), ok_rcs=None)
-        out = self._collect(run, capture=False)
-        codes = out.log_values("FINAL_STATUS")
-        if not codes or not codes[-1].isdigit():
-            raise AssertionError(
-                f"REGISTER {user}@{registrar}: no final status "
-                f"(sipp exit {out.exit_code}; see {run.dir})"
-            )
-        return int(codes[-1])
+        codes = self._registers(
+            user, secret, registrar, port, expires, contact_port, auth_user, source_ip,
+            count=1, rate=1, answer_timeout_ms=10000,
+        )
+        if codes[0] is None:
+            raise AssertionError(f"REGISTER {user}@{registrar}: no final status")
+        return codes[0]
 
     def unregister(
         self,
@@ -656,7 +633,26 @@ class SippRunner:
         Returns one entry per attempt: its final SIP status, or None when nothing answered
         within ``answer_timeout_ms`` (a refused or silently dropped request).
         """
-        run = self._new_run("register-many")
+        return self._registers(
+            user, secret, registrar, port, 60, None, None, source_ip, count, rate, answer_timeout_ms
+        )
+
+    def _registers(
+        self,
+        user: str,
+        secret: str,
+        registrar: str,
+        port: int,
+        expires: int,
+        contact_port: Optional[int],
+        auth_user: Optional[str],
+        source_ip: Optional[str],
+        count: int,
+        rate: int,
+        answer_timeout_ms: int,
+    ) -> List[Optional[int]]:
+        """Run register.xml ``count`` times; the final status of each, None if unanswered."""
+        run = self._new_run("register")
         args = [
             f"{registrar}:{port}",
             "-sf",
@@ -664,15 +660,15 @@ class SippRunner:
             "-s",
             user,
             "-au",
-            user,
+            auth_user or user,
             "-ap",
             secret,
             "-key",
             "expires",
-            "60",
+            str(expires),
             "-key",
             "contact_port",
-            str(run.sip_port),
+            str(contact_port or run.sip_port),
             *self._common_args(run, registrar, source_ip),
             "-m",
             str(count),
@@ -682,9 +678,9 @@ class SippRunner:
             str(max(rate, 1)),
             "-recv_timeout",
             str(answer_timeout_ms),
-            "-max_retrans",
-            "1",
         ]
+        if count > 1:  # a burst: do not wait for retransmissions of unanswered requests
+            args += ["-max_retrans", "1"]
         timeout = 30 + count / max(rate, 1) + answer_timeout_ms / 1000
         self._check(self._script(run, args, capture=False, timeout=timeout), ok_rcs=None)
         out = self._collect(run, capture=False)
