@@ -526,6 +526,36 @@ class SippRunner:
         self._check(self._script(run, args, capture, timeout=timeout, background=True))
         return CallHandle(self, run, capture, timeout)
 
+    def provider_in_background(
+        self,
+        user: str,
+        secret: str,
+        port: int,
+        pbx: str,
+        answer_code: int = 200,
+        ring_ms: int = 1000,
+        capture: bool = False,
+        timeout: float = 300.0,
+    ) -> "AnswerHandle":
+        """Play an ITSP on ``port`` (provider.xml) until stopped: challenge and verify the
+        REGISTERs and INVITEs of ``user``/``secret``, answer calls with ``answer_code``.
+
+        ``pbx`` is the address the PBX reaches the provider from. ``handle.stop()`` ends it.
+        """
+        run = self._new_run("provider", sip_port=port)
+        args = [
+            "-sf", f"{self.scenarios}/provider.xml", "-aa",
+            "-key", "user", user,
+            "-key", "secret", secret,
+            "-key", "answer_code", str(answer_code),
+            "-key", "pcap", self.answer_tone_pcap(),
+            "-d", str(ring_ms),
+            *self._common_args(run, pbx, calls=None),
+        ]  # fmt: skip
+        self._check(self._script(run, args, capture, timeout=timeout, background=True))
+        self._wait_listening(run.sip_port)
+        return AnswerHandle(self, run, capture, timeout=timeout)
+
     def answer_in_background(
         self,
         user: str,
@@ -687,10 +717,12 @@ class SippRunner:
         codes: List[Optional[int]] = [int(c) for c in out.log_values("FINAL_STATUS") if c.isdigit()]
         return codes + [None] * (count - len(codes))
 
-    def _common_args(self, run: _Run, dest: str, source_ip: Optional[str] = None) -> List[str]:
-        args = [
-            "-m",
-            "1",
+    def _common_args(
+        self, run: _Run, dest: str, source_ip: Optional[str] = None, calls: Optional[int] = 1
+    ) -> List[str]:
+        """Ports, logs and addresses of a run; ``calls=None`` serves dialogues until stopped."""
+        args = ["-m", str(calls)] if calls is not None else []
+        args += [
             "-p",
             str(run.sip_port),
             "-nostdin",

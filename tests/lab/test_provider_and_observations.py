@@ -47,22 +47,9 @@ def wait_for(predicate, timeout: float, step: float = 1.0) -> bool:
 def provider(lab: Lab, phones: SippRunner, answer_code: int = 200, secret: str | None = None,
              capture: bool = False, ring_ms: int = 1000) -> Iterator[AnswerHandle]:
     """The SIPp provider on its port in the tester, for the time of the block."""
-    registrar = trunk(lab)["registrar"]
-    run = phones._new_run("provider", sip_port=int(registrar["port"]))
-    args = [
-        "-sf", f"{phones.scenarios}/provider.xml", "-aa",
-        "-key", "user", str(trunk(lab).get("username", PROVIDER_TRUNK)),
-        "-key", "secret", secret or lab.secrets["trunks"][PROVIDER_TRUNK],
-        "-key", "answer_code", str(answer_code),
-        "-key", "pcap", phones.answer_tone_pcap(),
-        "-d", str(ring_ms),
-        *phones._common_args(run, lab.addresses["vm-a"]),
-    ]
-    args.remove("-m")  # serve every dialogue, not one
-    args.remove("1")
-    phones._check(phones._script(run, args, capture, timeout=300, background=True))
-    phones._wait_listening(run.sip_port)
-    handle = AnswerHandle(phones, run, capture, timeout=300)
+    handle = phones.provider_in_background(
+        str(trunk(lab).get("username", PROVIDER_TRUNK)), secret or lab.secrets["trunks"][PROVIDER_TRUNK],
+        int(trunk(lab)["registrar"]["port"]), lab.addresses["vm-a"], answer_code, ring_ms, capture)
     try:
         yield handle
     finally:
