@@ -312,3 +312,30 @@ def test_agents_log_out_and_back_in(pbx, lab: Lab, phones: SippRunner, support) 
         for handle in handles.values():
             handle.stop()
         agent_code(phones, lab, first, "login")
+
+
+def test_a_paused_agent_takes_no_calls_until_resumed(pbx, lab: Lab, phones: SippRunner, support) -> None:
+    host = services(pbx, lab)
+    first, second = support["members"][:2]
+    handles = {agent: phone(phones, lab, agent, timeout=60) for agent in (first, second)}
+    try:
+        agent_code(phones, lab, first, "pause")
+        assert re.search(rf"PJSIP/{first}\b.*\(paused", queue_state(host, support["name"])[1])
+        for _ in range(2):  # rrmemory would hand one of two calls to the paused agent
+            call = phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"),
+                               support["extension"], seconds=2, capture=False)
+            assert call.completed, call.log
+            assert who_answered({second: handles[second]}) == second
+            handles[second] = phones.answer_in_background(second, port=handles[second].port, timeout=40)
+        assert not handles[first].done()  # the paused agent's phone never rang
+        agent_code(phones, lab, first, "unpause")
+        assert not re.search(rf"PJSIP/{first}\b.*\(paused", queue_state(host, support["name"])[1])
+        handles[second].stop()  # now only the resumed agent can take the call
+        call = phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"),
+                           support["extension"], seconds=2, capture=False)
+        assert call.completed, call.log
+        assert handles[first].wait(timeout=10).answered
+    finally:
+        for handle in handles.values():
+            handle.stop()
+        agent_code(phones, lab, first, "unpause")
