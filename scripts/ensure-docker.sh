@@ -4,6 +4,10 @@
 # what is missing and starts the engine; elsewhere it says what to do.
 set -euo pipefail
 
+# dockerd, debootstrap and the iptables dockerd runs live in the sbin directories, which a
+# user's (or CI's) PATH may lack.
+export PATH="${PATH}:/usr/local/sbin:/usr/sbin:/sbin"
+
 readonly dockerd_log=/var/log/dockerd.log
 readonly wait_seconds=60
 
@@ -23,8 +27,7 @@ apt_install() {
 
 docker_answers() { docker info >/dev/null 2>&1; }
 
-# Users' PATH often lacks the sbin directories where debootstrap and dockerd live.
-have() { command -v "$1" >/dev/null || [[ -x /usr/sbin/$1 || -x /sbin/$1 ]]; }
+have() { command -v "$1" >/dev/null; }
 
 if ! have debootstrap; then
   can_fix || die "debootstrap is missing: install it (sudo apt-get install debootstrap) or rerun this script as root on Debian."
