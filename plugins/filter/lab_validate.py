@@ -16,6 +16,7 @@ and a check across variables to CHECKS.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import json
 import re
@@ -38,7 +39,13 @@ KNOWN_CODECS = frozenset(
     " adpcm slin slin12 slin16 slin24 slin32 slin44 slin48 slin96 slin192 siren7 siren14"
     " codec2 testlaw h261 h263 h263p h264 h265 mpeg4 vp8 vp9 jpeg png t140 t140red".split()
 )
-REPORT_PASSWORDS = frozenset({"test", "azerty", "vitrygtr"})  # published in the report
+# The three passwords the lab report published, kept as SHA-256 digests so that they
+# appear nowhere in the code: a secret whose digest is here is refused as weak.
+REPORT_PASSWORD_DIGESTS = frozenset({
+    "43b8eda0077f38b80989a133732901ea5a35ab0b43cf1769797e09c93be4cd81",
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    "f2d81a260dea8a100dd517984e53c56a7523d96942a834b9cdc249bd4e8c7aa9",
+})
 MIN_SECRET_LENGTH = 12
 DEFAULT_LANGUAGES = ("en", "fr")
 REQUIRED = (
@@ -235,13 +242,13 @@ def inbound_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
 
 def networks_problem(path: str, networks: Any, hosts: Hosts = ()) -> list[str]:
     if not is_list(networks):
-        return [f"{path}: {show(networks)} is not a list; e.g. [192.168.1.0/24]"]
+        return [f"{path}: {show(networks)} is not a list; e.g. [10.0.0.0/24]"]
     errors = []
     for i, network in enumerate(networks):
         try:
             ipaddress.ip_network(network, strict=False)
         except (TypeError, ValueError):
-            errors.append(f"{path}[{i}]: {show(network)} is not a network; write it as 192.168.1.0/24")
+            errors.append(f"{path}[{i}]: {show(network)} is not a network; write it as 10.0.0.0/24")
     return errors
 
 
@@ -604,7 +611,7 @@ def secret_problem(secret: Any, avoid: Sequence[str], weak_ok: bool) -> str | No
         return "contains a line break or control character; choose another"
     if weak_ok:
         return None
-    if secret.lower() in REPORT_PASSWORDS:
+    if hashlib.sha256(secret.lower().encode()).hexdigest() in REPORT_PASSWORD_DIGESTS:
         return f"is a password published in the lab report; {fix}"
     if secret.lower() in {a.lower() for a in avoid}:
         return f"equals the account's name or extension; {fix}"

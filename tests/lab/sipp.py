@@ -253,15 +253,7 @@ class AnswerHandle:
         """Wait for the UAS to finish (at most ``timeout`` s) and return what it saw."""
         if self._result is not None:
             return self._result
-        deadline = time.monotonic() + (
-            self.timeout + 15 if timeout is None else timeout
-        )
-        while not self.done():
-            if time.monotonic() > deadline:
-                self.stop()
-                break
-            time.sleep(0.5)
-        out = self._runner._collect(self.run, self.capture)
+        out = self._finish(timeout)
         caller = None
         for line in out.log_values("CALLER"):
             fields = dict(re.findall(r"(\w+)=(\S*)", line))
@@ -280,6 +272,16 @@ class AnswerHandle:
         )
         return self._result
 
+    def _finish(self, timeout: Optional[float]) -> SippOutcome:
+        """Wait for SIPp to exit (killing it after ``timeout`` s) and collect its outcome."""
+        deadline = time.monotonic() + (self.timeout + 15 if timeout is None else timeout)
+        while not self.done():
+            if time.monotonic() > deadline:
+                self.stop()
+                break
+            time.sleep(0.5)
+        return self._runner._collect(self.run, self.capture)
+
     def stop(self) -> None:
         """Kill the UAS (and its capture) if still running."""
         self._runner._host.run(
@@ -294,13 +296,7 @@ class CallHandle(AnswerHandle):
     def wait(self, timeout: Optional[float] = None) -> CallResult:  # type: ignore[override]
         if isinstance(self._result, CallResult):
             return self._result
-        deadline = time.monotonic() + (self.timeout + 15 if timeout is None else timeout)
-        while not self.done():
-            if time.monotonic() > deadline:
-                self.stop()
-                break
-            time.sleep(0.5)
-        out = self._runner._collect(self.run, self.capture)
+        out = self._finish(timeout)
         bye = out.log_values("BYE_STATUS")
         self._result = CallResult(  # type: ignore[assignment]
             **vars(out),

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import Lab
-from sipp import AnswerHandle, RtpInfo, SippRunner
+from sipp import AnswerHandle, CallResult, RtpInfo, SippRunner
 
 import make_pcap
 
@@ -246,6 +246,12 @@ def queue_state(host, queue: str) -> tuple[int, str]:
     return int(re.search(r"\bC:(\d+)", out).group(1)), out
 
 
+def call_the_queue(phones: SippRunner, lab: Lab, queue: dict) -> CallResult:
+    """amine calls the queue and talks 2 s to whoever answers."""
+    return phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"), queue["extension"],
+                       seconds=2, capture=False)
+
+
 def who_answered(handles: dict[str, AnswerHandle], timeout: float = 20) -> str:
     name = wait_for(lambda: next((n for n, h in handles.items() if h.done()), None), timeout,
                     "an agent to take the call")
@@ -272,8 +278,7 @@ def test_queue_calls_go_round_the_agents(pbx, lab: Lab, phones: SippRunner, supp
     answered = []
     try:
         for _ in support["members"]:
-            call = phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"),
-                               support["extension"], seconds=2, capture=False)
+            call = call_the_queue(phones, lab, support)
             assert call.completed, call.log
             name = who_answered({n: h for n, h in handles.items() if n not in answered})
             answered.append(name)
@@ -294,18 +299,15 @@ def test_agents_log_out_and_back_in(pbx, lab: Lab, phones: SippRunner, support) 
     try:
         agent_code(phones, lab, second, "logout")
         assert f"PJSIP/{second}" not in queue_state(host, support["name"])[1]
-        call = phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"),
-                           support["extension"], seconds=2, capture=False)
+        call = call_the_queue(phones, lab, support)
         assert call.completed, call.log
         assert who_answered(handles) == first  # the logged-out agent's phone stays silent
         agent_code(phones, lab, first, "logout")
         started = time.monotonic()
-        call = phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"),
-                           support["extension"], seconds=2, capture=False)
+        call = call_the_queue(phones, lab, support)
         assert call.status == 486 and time.monotonic() - started < 8, call.log  # nobody to wait for
         agent_code(phones, lab, second, "login")
-        call = phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"),
-                           support["extension"], seconds=2, capture=False)
+        call = call_the_queue(phones, lab, support)
         assert call.completed, call.log
         assert handles[second].wait(timeout=5).answered
     finally:
@@ -322,8 +324,7 @@ def test_a_paused_agent_takes_no_calls_until_resumed(pbx, lab: Lab, phones: Sipp
         agent_code(phones, lab, first, "pause")
         assert re.search(rf"PJSIP/{first}\b.*\(paused", queue_state(host, support["name"])[1])
         for _ in range(2):  # rrmemory would hand one of two calls to the paused agent
-            call = phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"),
-                               support["extension"], seconds=2, capture=False)
+            call = call_the_queue(phones, lab, support)
             assert call.completed, call.log
             assert who_answered({second: handles[second]}) == second
             handles[second] = phones.answer_in_background(second, port=handles[second].port, timeout=40)
@@ -331,8 +332,7 @@ def test_a_paused_agent_takes_no_calls_until_resumed(pbx, lab: Lab, phones: Sipp
         agent_code(phones, lab, first, "unpause")
         assert not re.search(rf"PJSIP/{first}\b.*\(paused", queue_state(host, support["name"])[1])
         handles[second].stop()  # now only the resumed agent can take the call
-        call = phones.call("amine", lab.secret("amine"), lab.registrar_of("amine"),
-                           support["extension"], seconds=2, capture=False)
+        call = call_the_queue(phones, lab, support)
         assert call.completed, call.log
         assert handles[first].wait(timeout=10).answered
     finally:

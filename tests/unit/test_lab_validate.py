@@ -155,7 +155,7 @@ BAD: list[tuple[str, Callable[[], dict], Mutation, tuple[str, ...], str]] = [
     ("ban-after-zero", reference, top(lab_ban_after_failures=0), ("lab_ban_after_failures",), "from 1"),
     ("ban-seconds-text", reference, top(lab_ban_seconds="10m"), ("lab_ban_seconds",), ""),
     ("sip-network-typo", reference, top(lab_sip_allowed_networks=["172.30.0/24"]),
-     ("lab_sip_allowed_networks[0]",), "192.168.1.0/24"),
+     ("lab_sip_allowed_networks[0]",), "10.0.0.0/24"),
     ("sip-networks-not-list", reference, top(lab_sip_allowed_networks="10.0.0.0/8"), ("lab_sip_allowed_networks",), ""),
     ("rtp-start-odd", reference, top(lab_rtp_port_start=10001), ("lab_rtp_port_start",), "use 10000"),
     ("rtp-start-low", reference, top(lab_rtp_port_start=1000), ("lab_rtp_port_start", "lab_sip_port"), ""),
