@@ -7,13 +7,16 @@ PBXs it reaches over which trunk. Computing that here, once, keeps that logic ou
 
 from __future__ import annotations
 
+import re
 import secrets as _secrets
 from collections.abc import Mapping
 from typing import Any
 
 SECRET_KINDS = ("users", "trunks", "pins")  # pins: voicemail PINs, by user name
+DEFAULT_POD = "pod1"  # the pod of a host whose inventory names none (a one-pod lab)
 GENERATED_SECRET_BYTES = 18  # 24 URL-safe characters
 GENERATED_PIN_DIGITS = 6
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")  # a pod's name also names its files
 
 
 def _trunk_peer(trunk: dict[str, Any], host: str) -> str | dict[str, Any] | None:
@@ -80,6 +83,11 @@ def lab_pbx_view(
                 "peer_host": peer["host"] if outside else peer,
                 "peer_address": peer["host"] if outside else addresses[peer],
                 "peer_port": int(peer.get("port", 5060) if outside else sip_port),
+                # Which requests belong to the trunk. A provider may send its calls from
+                # another port (or machine) than the one it registers on: its address says
+                # it. A PBX of the lab is known by address and SIP port, so phones on its
+                # machine are still told apart.
+                "match": peer["host"] if outside else f"{addresses[peer]}:{sip_port}",
                 "username": str(trunk.get("username", trunk["name"])),
                 "secret": secrets["trunks"][trunk["name"]],
                 "context": trunk_context(trunk),
@@ -215,19 +223,114 @@ def lab_merge_secrets(*layers: dict[str, dict[str, str]] | None) -> dict[str, di
     return merged
 
 
-def lab_phone_card(
-    users: list[dict[str, Any]],
-    addresses: dict[str, str],
-    credentials_file: str,
-    sip_port: int = 5060,
-) -> list[str]:
-    """Lines telling a student where each phone registers and where its secret is."""
-    lines = [f"{'user':<14} {'extension':<10} register to", "-" * 46]
-    for user in users:
-        registrar = f"{addresses[user['host']]}:{sip_port} ({user['host']})"
-        lines.append(f"{user['name']:<14} {str(user['extension']):<10} {registrar}")
-    lines.append(f"Secrets: {credentials_file}: SIP passwords under 'users', voicemail PINs under 'pins'.")
-    return lines
+def lab_pods(names: list[str], hostvars: Mapping[str, Any], pbx_names: list[str]) -> dict[str, Any]:
+    """The class: which pod and part each host plays, and each pod's hosts by part.
+
+    An inventory host belongs to pod `lab_pod` (default pod1) and plays part `lab_part` of
+    the lab description (default: its own name, so a one-pod inventory names its hosts
+    vm-a and vm-b and sets neither). Returns {pod_of: {host: pod}, part_of: {host: part},
+    pods: {pod: {hosts: {part: host}, addresses: {part: address}, pbx_parts: [...],
+    first: host}}}; `first` is the pod's first PBX in inventory order, which speaks for
+    the pod where one host must (generating its secrets, writing its card).
+    """
+    found: dict[str, Any] = {"pod_of": {}, "part_of": {}, "pods": {}}
+    for name in names:
+        host = hostvars[name]
+        pod = str(host.get("lab_pod") or DEFAULT_POD)
+        part = str(host.get("lab_part") or name)
+        found["pod_of"][name], found["part_of"][name] = pod, part
+        entry = found["pods"].setdefault(
+            pod, {"hosts": {}, "addresses": {}, "pbx_parts": [], "first": ""}
+        )
+        entry["hosts"].setdefault(part, name)
+        entry["addresses"].setdefault(part, str(host.get("lab_address", "")))
+        if name in pbx_names:
+            entry["pbx_parts"].append(part)
+            entry["first"] = entry["first"] or name
+    return found
+
+
+def lab_class_errors(names: list[str], hostvars: Mapping[str, Any], pbx_names: list[str]) -> list[str]:
+    """What is wrong with the inventory's pods, naming the pod and the variable.
+
+    Each pod plays the same parts as every other (a pod with one machine of two is
+    refused); each part of a pod is one machine; no machine or address is in two places.
+    """
+    errors: list[str] = []
+    seen: dict[tuple[str, str], tuple[str, str]] = {}  # (variable, value) -> (host, pod)
+    parts_of: dict[str, dict[str, list[str]]] = {}
+    for name in names:
+        host = hostvars[name]
+        pod = str(host.get("lab_pod") or DEFAULT_POD)
+        part = str(host.get("lab_part") or name)
+        if not _NAME_RE.fullmatch(pod):
+            errors.append(f"{name}: lab_pod: {pod!r} is not a pod name; use letters, digits, _ and -")
+        if name in pbx_names:
+            parts_of.setdefault(pod, {}).setdefault(part, []).append(name)
+        for variable in ("lab_address", "ansible_host"):
+            value = str(host.get(variable) or "")
+            if not value or (variable == "ansible_host" and value == str(host.get("lab_address"))):
+                continue
+            other = seen.setdefault((variable, value), (name, pod))
+            if other[0] != name:
+                errors.append(
+                    f"pod {pod}: {name}: {variable}: {value!r} is also the {variable} of"
+                    f" {other[0]} (pod {other[1]}); one machine cannot play two parts,"
+                    " give each host its own machine"
+                )
+    reference = max(parts_of.values(), key=len, default={})
+    for pod, parts in parts_of.items():
+        for part, hosts in parts.items():
+            if len(hosts) > 1:
+                errors.append(
+                    f"pod {pod}: lab_part: {', '.join(hosts)} all play {part!r};"
+                    " give each machine of a pod its own part"
+                )
+        missing = sorted(set(reference) - set(parts))
+        if missing:
+            errors.append(
+                f"pod {pod}: lab_part: no machine plays {', '.join(map(repr, missing))}"
+                f" (the pod has {', '.join(map(repr, sorted(parts)))}); add a pbx host with"
+                f" lab_pod: {pod} and lab_part: {missing[0]}"
+            )
+    return errors
+
+
+def lab_pod_secrets(stored: Mapping[str, Any] | None, pod: str) -> dict[str, dict[str, str]]:
+    """The secrets stored for `pod` in the credentials file ({pods: {pod: {users...}}}).
+
+    A file written before pods existed holds one lab's secrets at its top: they stay the
+    secrets of the default pod, so that lab's phones keep working.
+    """
+    stored = stored or {}
+    secrets = dict((stored.get("pods") or {}).get(pod) or {})
+    if pod == DEFAULT_POD and not secrets:
+        secrets = {kind: stored[kind] for kind in SECRET_KINDS if stored.get(kind)}
+    return lab_merge_secrets(secrets)
+
+
+def lab_new_secrets_by_pod(pods: Mapping[str, Any], hostvars: Mapping[str, Any]) -> dict[str, Any]:
+    """Each pod's newly generated secrets, from the pod's first PBX, which made them."""
+    return {
+        pod: dict(hostvars[entry["first"]].get("_lab_new_secrets") or {})
+        for pod, entry in pods.items()
+        if entry["first"]
+    }
+
+
+def lab_store_pod_secrets(
+    stored: Mapping[str, Any] | None, new_by_pod: Mapping[str, dict[str, dict[str, str]]]
+) -> dict[str, Any]:
+    """The credentials file with each pod's new secrets added, keeping every stored one."""
+    pods = {
+        pod: lab_pod_secrets(stored, pod)
+        for pod in {*((stored or {}).get("pods") or {}), *new_by_pod}
+    }
+    if any((stored or {}).get(kind) for kind in SECRET_KINDS) and DEFAULT_POD not in pods:
+        pods[DEFAULT_POD] = lab_pod_secrets(stored, DEFAULT_POD)
+    for pod, new in new_by_pod.items():
+        pods[pod] = lab_merge_secrets(pods[pod], new)
+    return {"pods": {pod: {k: v for k, v in pods[pod].items() if v} for pod in sorted(pods)}}
 
 
 class FilterModule:
@@ -240,5 +343,9 @@ class FilterModule:
             "lab_features_view": lab_features_view,
             "lab_missing_secrets": lab_missing_secrets,
             "lab_merge_secrets": lab_merge_secrets,
-            "lab_phone_card": lab_phone_card,
+            "lab_pods": lab_pods,
+            "lab_class_errors": lab_class_errors,
+            "lab_pod_secrets": lab_pod_secrets,
+            "lab_store_pod_secrets": lab_store_pod_secrets,
+            "lab_new_secrets_by_pod": lab_new_secrets_by_pod,
         }

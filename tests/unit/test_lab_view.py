@@ -21,9 +21,10 @@ PROVIDER = {"host": "sip.example.test", "port": 5600}
 @pytest.fixture
 def lab() -> dict[str, Any]:
     description = yaml.safe_load((ROOT / "playbooks" / "group_vars" / "all" / "lab.yml").read_text())
-    for trunk in description["lab_trunks"]:  # the provider's address is an inventory template
+    for trunk in description["lab_trunks"]:  # the provider's address and account are inventory templates
         if isinstance(trunk["registrar"], dict):
             trunk["registrar"] = dict(PROVIDER)
+            trunk["username"] = "1040"
     return description
 
 
@@ -82,8 +83,80 @@ def test_a_later_secret_layer_wins(lab) -> None:
     assert merged["users"]["amine"] == "from-vault"
 
 
-def test_the_phone_card_tells_each_user_where_to_register(lab) -> None:
-    card = "\n".join(lab_view.lab_phone_card(lab["lab_users"], ADDRESSES, "/x/credentials.yml"))
-    assert "amine          100        10.0.0.153:5060 (vm-a)" in card
-    assert "chhinyleboss   900        10.0.0.154:5060 (vm-b)" in card
-    assert "/x/credentials.yml" in card
+class _HostVars(dict):
+    """hostvars as a filter sees them: host -> that host's variables."""
+
+
+CLASS = _HostVars({
+    "vm-a": {"lab_address": "10.0.1.153"},
+    "vm-b": {"lab_address": "10.0.1.154"},
+    "tester": {"lab_address": "10.0.1.110"},
+    "p2a": {"lab_pod": "pod2", "lab_part": "vm-a", "lab_address": "10.0.2.153"},
+    "p2b": {"lab_pod": "pod2", "lab_part": "vm-b", "lab_address": "10.0.2.154"},
+})
+PBXS = ["vm-a", "vm-b", "p2a", "p2b"]
+
+
+def test_a_host_plays_its_part_of_its_pod_and_a_one_pod_lab_needs_neither() -> None:
+    found = lab_view.lab_pods(list(CLASS), CLASS, PBXS)
+    assert found["pod_of"] == {"vm-a": "pod1", "vm-b": "pod1", "tester": "pod1", "p2a": "pod2", "p2b": "pod2"}
+    assert found["part_of"]["p2a"] == "vm-a" and found["part_of"]["vm-b"] == "vm-b"
+    assert found["pods"]["pod2"] == {
+        "hosts": {"vm-a": "p2a", "vm-b": "p2b"},
+        "addresses": {"vm-a": "10.0.2.153", "vm-b": "10.0.2.154"},
+        "pbx_parts": ["vm-a", "vm-b"],
+        "first": "p2a",
+    }
+    assert found["pods"]["pod1"]["addresses"]["tester"] == "10.0.1.110"
+    assert found["pods"]["pod1"]["pbx_parts"] == ["vm-a", "vm-b"]
+
+
+def test_a_good_class_has_no_error() -> None:
+    assert lab_view.lab_class_errors(list(CLASS), CLASS, PBXS) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # A pod with one machine.
+        ({"p2b": None}, "pod pod2: lab_part: no machine plays 'vm-b'"),
+        # A machine in two pods (its address and its SSH address are both the other's).
+        ({"p2a": {"lab_pod": "pod2", "lab_part": "vm-a", "lab_address": "10.0.1.153"}},
+         "pod pod2: p2a: lab_address: '10.0.1.153' is also the lab_address of vm-a (pod pod1)"),
+        ({"p2a": {"lab_pod": "pod2", "lab_part": "vm-a", "lab_address": "10.0.2.153", "ansible_host": "lab-a"},
+          "vm-a": {"lab_address": "10.0.1.153", "ansible_host": "lab-a"}},
+         "pod pod2: p2a: ansible_host: 'lab-a' is also the ansible_host of vm-a (pod pod1)"),
+        # Two machines of one pod playing one part.
+        ({"p2b": {"lab_pod": "pod2", "lab_part": "vm-a", "lab_address": "10.0.2.154"}},
+         "pod pod2: lab_part: p2a, p2b all play 'vm-a'"),
+        ({"p2a": {"lab_pod": "pod 2!", "lab_part": "vm-a", "lab_address": "10.0.2.153"}},
+         "p2a: lab_pod: 'pod 2!' is not a pod name"),
+    ],
+)
+def test_a_bad_class_is_refused_naming_the_pod_and_the_variable(change, expected) -> None:
+    hostvars = _HostVars({**CLASS, **{k: v for k, v in change.items() if v is not None}})
+    for gone in [k for k, v in change.items() if v is None]:
+        del hostvars[gone]
+    pbxs = [h for h in PBXS if h in hostvars]
+    errors = lab_view.lab_class_errors(list(hostvars), hostvars, pbxs)
+    assert any(error.startswith(expected) for error in errors), errors
+
+
+def test_secrets_are_stored_per_pod_and_a_one_lab_file_stays_pod1s() -> None:
+    legacy = {"users": {"amine": "old-secret"}, "pins": {"amine": "1234"}}
+    assert lab_view.lab_pod_secrets(legacy, "pod1")["users"] == {"amine": "old-secret"}
+    assert lab_view.lab_pod_secrets(legacy, "pod2")["users"] == {}
+    stored = lab_view.lab_store_pod_secrets(legacy, {"pod2": {"users": {"amine": "new-secret"}}})
+    assert stored == {"pods": {"pod1": {"users": {"amine": "old-secret"}, "pins": {"amine": "1234"}},
+                               "pod2": {"users": {"amine": "new-secret"}}}}
+    again = lab_view.lab_store_pod_secrets(stored, {"pod2": {"pins": {"amine": "9999"}}})
+    assert again["pods"]["pod2"] == {"users": {"amine": "new-secret"}, "pins": {"amine": "9999"}}
+    assert lab_view.lab_pod_secrets(again, "pod1")["users"] == {"amine": "old-secret"}
+
+
+def test_the_provider_is_known_by_its_address_and_a_pbx_by_address_and_port(lab, secrets) -> None:
+    a = {t["name"]: t for t in view(lab, secrets, "vm-a")["trunks"]}
+    b = {t["name"]: t for t in view(lab, secrets, "vm-b")["trunks"]}
+    assert a["siptrunk"]["match"] == PROVIDER["host"]
+    assert a["trunk_A_vers_B"]["match"] == "10.0.0.154:5060"
+    assert b["trunk_A_vers_B"]["match"] == "10.0.0.153:5060"
