@@ -4,10 +4,13 @@ VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 PLAYBOOK := ansible-playbook -i inventory/local
+# Pods of the local lab (make lab PODS=4): each its own VM A, VM B, tester and provider.
+PODS ?= 1
+export LAB_PODS := $(PODS)
 
 .PHONY: lab test down images docker venv lint unit molecule bench clean-images
 
-## lab: build and start the local lab (VM A, VM B, tester as containers), print the phone card
+## lab: build and start the local lab (PODS pods of VM A, VM B, tester, provider), write the phone cards
 lab: venv docker
 	$(PLAYBOOK) playbooks/local-lab-up.yml
 	$(PLAYBOOK) site.yml
@@ -15,7 +18,7 @@ lab: venv docker
 ## test: lint, unit tests, then the Molecule scenario (converge, idempotence, calls through SIPp)
 test: lint unit molecule
 
-## down: remove the local lab's containers (images and credentials stay)
+## down: remove every pod's containers and networks (images, apt cache and credentials stay)
 down: venv
 	$(PLAYBOOK) playbooks/local-lab-down.yml
 
