@@ -7,6 +7,7 @@ them, else $LAB_INVENTORY when set, otherwise the local lab's (`make lab`). Secr
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -24,7 +25,8 @@ from sipp import SippRunner
 
 REPO = Path(__file__).resolve().parents[2]
 
-# Everything the tests need to know, evaluated by Ansible for one PBX of the inventory.
+# Everything the tests need to know, evaluated by Ansible for each PBX of the inventory (so
+# each pod's overrides show): the description, and where every host of the class is.
 _DESCRIPTION = {
     "users": "{{ lab_users }}",
     "trunks": "{{ lab_trunks }}",
@@ -32,11 +34,12 @@ _DESCRIPTION = {
     "sip_port": "{{ lab_sip_port }}",
     "inventory_secrets": "{{ lab_secrets }}",
     "credentials_file": "{{ lab_credentials_file }}",
+    # The pods, as the playbooks find them: pod_of, part_of, pods {hosts, addresses}.
+    "class": "{{ groups['all'] | lab_pods(hostvars, groups['pbx']) }}",
+    "testers": "{{ groups['testers'] }}",
     # Molecule names each container after its host and sets no ansible_host.
     "containers": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars)"
                   " | map(attribute='ansible_host', default=''))) }}",
-    "addresses": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars, 'lab_address'))) }}",
-    "testers": "{{ groups['testers'] }}",
     # Every lab_* setting as the playbooks see it (ring time, services host, prompts...).
     "settings": "{{ dict(query('ansible.builtin.varnames', '^lab_(?!secrets$)')"
                 " | zip(query('ansible.builtin.vars', *query('ansible.builtin.varnames', '^lab_(?!secrets$)')))) }}",
@@ -55,15 +58,20 @@ _DESCRIPTION = {
 
 @dataclass(frozen=True)
 class Lab:
-    """The lab under test, as a student would read it off the phone card."""
+    """One pod of the lab under test, as its students would read it off their phone card.
 
+    Hosts are named by their part in the pod (vm-a, vm-b, tester, provider), whatever the
+    inventory calls them, so a test reads the same in every pod.
+    """
+
+    pod: str
     users: list[dict[str, Any]]
     trunks: list[dict[str, Any]]
     echo_extension: str
     sip_port: int
     secrets: dict[str, dict[str, str]]
-    containers: dict[str, str]
-    addresses: dict[str, str]
+    containers: dict[str, str]  # part -> container
+    addresses: dict[str, str]  # part -> address
     testers: list[str]
     features: dict[str, Any]  # lab_<name> of the call features, as {name: value}
     credentials_file: str
@@ -87,16 +95,17 @@ def _inventory() -> str:
 
 
 def _describe() -> dict[str, Any]:
+    """The description as each PBX of the inventory sees it, by inventory host."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     ansible = shutil.which("ansible", path=str(Path(sys.executable).parent)) or "ansible"
     command = [
-        ansible, "pbx[0]", "-i", _inventory(), "--playbook-dir", str(REPO / "playbooks"),
+        ansible, "pbx", "-i", _inventory(), "--playbook-dir", str(REPO / "playbooks"),
         "-m", "ansible.builtin.debug", "-a", json.dumps({"msg": _DESCRIPTION}),
     ]
     output = subprocess.run(command, env=env, cwd=REPO, check=True, capture_output=True, text=True)
     hosts = json.loads(output.stdout)["plays"][0]["tasks"][0]["hosts"]
-    return next(iter(hosts.values()))["msg"]
+    return {host: result["msg"] for host, result in hosts.items()}
 
 
 _described: dict[str, Any] = {}
@@ -108,52 +117,96 @@ def _description() -> dict[str, Any]:
     return _described
 
 
+def pods() -> list[str]:
+    """The pods of the lab under test, in name order (the first is the one most tests use)."""
+    found = next(iter(_description().values()))["class"]
+    return sorted(pod for pod, entry in found["pods"].items() if entry["pbx_parts"])
+
+
+def _pod_description(pod: str) -> dict[str, Any]:
+    """The description as the pod's first PBX sees it."""
+    found = next(iter(_description().values()))["class"]
+    return _description()[found["pods"][pod]["first"]]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`lab_user` runs a test once for each user of the lab description."""
     if "lab_user" in metafunc.fixturenames:
-        metafunc.parametrize("lab_user", [user["name"] for user in _description()["users"]])
+        metafunc.parametrize("lab_user", [user["name"] for user in _pod_description(pods()[0])["users"]])
 
 
-@pytest.fixture(scope="session")
-def lab() -> Lab:
-    found = _description()
-    stored = yaml.safe_load(Path(found["credentials_file"]).read_text())
-    secrets = {kind: {**stored.get(kind, {}), **(found["inventory_secrets"] or {}).get(kind, {})}
+@functools.cache
+def lab_of(pod: str) -> Lab:
+    """Pod `pod` of the lab under test, with the secrets its phones register with."""
+    found = _pod_description(pod)
+    entry = found["class"]["pods"][pod]
+    stored = yaml.safe_load(Path(found["credentials_file"]).read_text()) or {}
+    pod_secrets = (stored.get("pods") or {}).get(pod) or {}
+    secrets = {kind: {**pod_secrets.get(kind, {}), **(found["inventory_secrets"] or {}).get(kind, {})}
                for kind in ("users", "trunks", "pins")}
     return Lab(
+        pod=pod,
         users=found["users"],
         trunks=found["trunks"],
         echo_extension=str(found["echo_extension"]),
         sip_port=int(found["sip_port"]),
         secrets=secrets,
-        containers={host: container or host for host, container in found["containers"].items()},
-        addresses=found["addresses"],
-        testers=found["testers"],
+        containers={part: found["containers"][host] or host for part, host in entry["hosts"].items()},
+        addresses=entry["addresses"],
+        testers=[found["class"]["part_of"][host] for host in found["testers"]
+                 if found["class"]["pod_of"][host] == pod],
         features=found["features"],
         credentials_file=found["credentials_file"],
         settings=found["settings"],
     )
 
 
-@pytest.fixture(scope="session")
-def pbx(lab: Lab) -> dict[str, testinfra.host.Host]:
-    """A testinfra host for each PBX, by inventory name (vm-a, vm-b)."""
-    return {name: testinfra.get_host(f"docker://{lab.containers[name]}")
-            for name in lab.addresses if name not in lab.testers}
+@functools.cache
+def _host(container: str) -> testinfra.host.Host:
+    return testinfra.get_host(f"docker://{container}")
 
 
-@pytest.fixture(scope="session")
-def tester(lab: Lab) -> testinfra.host.Host:
-    """The tester container, where the SIPp phones run."""
-    return testinfra.get_host(f"docker://{lab.containers[lab.testers[0]]}")
-
-
-@pytest.fixture(scope="session")
-def phones(tester: testinfra.host.Host) -> SippRunner:
-    """SIPp phones in the tester container."""
-    runner = SippRunner(tester)
+@functools.cache
+def _phones(container: str) -> SippRunner:
+    runner = SippRunner(_host(container))
     runner.prepare()
     return runner
+
+
+@pytest.fixture
+def pod() -> str:
+    """The pod a test runs against: the first; a module may parametrize it over pods()."""
+    return pods()[0]
+
+
+@pytest.fixture
+def lab(pod: str) -> Lab:
+    return lab_of(pod)
+
+
+@pytest.fixture
+def pbx(lab: Lab) -> dict[str, testinfra.host.Host]:
+    """A testinfra host for each PBX of the pod, by part (vm-a, vm-b)."""
+    parts = _pod_description(lab.pod)["class"]["pods"][lab.pod]["pbx_parts"]
+    return {part: _host(lab.containers[part]) for part in parts}
+
+
+@pytest.fixture
+def tester(lab: Lab) -> testinfra.host.Host:
+    """The pod's tester container, where the students' SIPp phones run."""
+    return _host(lab.containers[lab.testers[0]])
+
+
+@pytest.fixture
+def phones(lab: Lab) -> SippRunner:
+    """SIPp phones in the pod's tester container."""
+    return _phones(lab.containers[lab.testers[0]])
+
+
+@pytest.fixture
+def provider_phones(lab: Lab) -> SippRunner:
+    """SIPp in the pod's provider container: the ITSP, a host of its own."""
+    return _phones(lab.containers["provider"])
 
 
 @pytest.fixture(scope="session")

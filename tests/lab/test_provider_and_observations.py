@@ -1,6 +1,6 @@
 """The provider trunk (siptrunk) and what the report had students observe (Part 1, Q2-Q4).
 
-A SIPp "provider" in the tester (tests/sipp/provider.xml) plays the ITSP: it challenges
+A SIPp "provider" on a host of its own in each pod (tests/sipp/provider.xml) plays the ITSP: it challenges
 vm-a's REGISTER and INVITEs and checks the digest, answers or refuses calls, and calls in.
 Each test asserts what a student would see in Wireshark: the final answer, the RTP.
 """
@@ -44,10 +44,10 @@ def wait_for(predicate, timeout: float, step: float = 1.0) -> bool:
 
 
 @contextmanager
-def provider(lab: Lab, phones: SippRunner, answer_code: int = 200, secret: str | None = None,
+def provider(lab: Lab, itsp: SippRunner, answer_code: int = 200, secret: str | None = None,
              capture: bool = False, ring_ms: int = 1000) -> Iterator[AnswerHandle]:
-    """The SIPp provider on its port in the tester, for the time of the block."""
-    handle = phones.provider_in_background(
+    """The SIPp provider on its port, on the pod's provider host, for the time of the block."""
+    handle = itsp.provider_in_background(
         str(trunk(lab).get("username", PROVIDER_TRUNK)), secret or lab.secrets["trunks"][PROVIDER_TRUNK],
         int(trunk(lab)["registrar"]["port"]), lab.addresses["vm-a"], answer_code, ring_ms, capture)
     try:
@@ -63,24 +63,28 @@ def registered_again(pbx) -> bool:
     return wait_for(lambda: registration_status(pbx["vm-a"]) == "Registered", 25)
 
 
-def test_vm_a_registers_to_the_provider_and_notices_it_going_and_coming_back(pbx, lab: Lab, phones: SippRunner) -> None:
-    with provider(lab, phones) as itsp:
+def test_vm_a_registers_to_the_provider_and_notices_it_going_and_coming_back(
+    pbx, lab: Lab, provider_phones: SippRunner
+) -> None:
+    with provider(lab, provider_phones) as itsp:
         assert registered_again(pbx), cli(pbx["vm-a"], "pjsip show registrations")
-        log = phones._host.run(f"cat {itsp.run.dir}/scenario.log").stdout
+        log = provider_phones._host.run(f"cat {itsp.run.dir}/scenario.log").stdout
         # The provider challenged (401) and then accepted vm-a's digest as user 1040.
         assert "REGISTER auth=none" in log and f"REGISTER auth=ok user={trunk(lab)['username']}" in log, log
     # Gone: the next refresh times out and Asterisk shows it.
     assert wait_for(lambda: registration_status(pbx["vm-a"]) != "Registered", 90, step=2), \
         cli(pbx["vm-a"], "pjsip show registrations")
-    with provider(lab, phones):
+    with provider(lab, provider_phones):
         # Back: a retry (every 5 s, or a retransmission) registers again without help.
         assert wait_for(lambda: registration_status(pbx["vm-a"]) == "Registered", 60, step=2), \
             cli(pbx["vm-a"], "pjsip show registrations")
 
 
-def test_dialling_9_calls_the_number_through_the_provider(pbx, lab: Lab, phones: SippRunner) -> None:
+def test_dialling_9_calls_the_number_through_the_provider(
+    pbx, lab: Lab, phones: SippRunner, provider_phones: SippRunner
+) -> None:
     number = "0145678901"
-    with provider(lab, phones, capture=True) as itsp:
+    with provider(lab, provider_phones, capture=True) as itsp:
         call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], "9" + number, seconds=5)
         time.sleep(1)
         itsp.stop()
@@ -94,15 +98,19 @@ def test_dialling_9_calls_the_number_through_the_provider(pbx, lab: Lab, phones:
     assert echoed_fraction(seen.sent, call.received, after=1.0) > 0.8
 
 
-def test_a_call_from_the_provider_hears_the_ivr_and_3_reaches_kaiba(pbx, lab: Lab, phones: SippRunner) -> None:
+def test_a_call_from_the_provider_hears_the_ivr_and_3_reaches_kaiba(
+    pbx, lab: Lab, phones: SippRunner, provider_phones: SippRunner
+) -> None:
     kaiba = phones.answer_in_background(
         "kaiba", secret=lab.secret("kaiba"), registrar=lab.addresses["vm-a"], capture=False, timeout=60
     )
-    registrar = trunk(lab)["registrar"]
-    # The provider calls vm-a's account (1040) from its own address and port.
-    call = phones.call(
+    registration_port = int(trunk(lab)["registrar"]["port"])
+    # The provider calls vm-a's account (1040) from its own address, but not from the port
+    # it registers on: ITSPs send calls from other ports and machines, and vm-a must still
+    # know the call as the provider's (no challenge) and send it to the IVR.
+    call = provider_phones.call(
         "provider", "unused", lab.addresses["vm-a"], str(trunk(lab)["username"]), seconds=20,
-        pcap=phones.dtmf_pcap("3", lead_ms=6000, tail_ms=10000), local_port=int(registrar["port"]),
+        pcap=provider_phones.dtmf_pcap("3", lead_ms=6000, tail_ms=10000), local_port=registration_port + 7,
     )
     answered = kaiba.wait(timeout=30)
     assert call.answered, call.log
@@ -125,8 +133,10 @@ def test_a_callee_who_refuses_gives_the_caller_this_answer(lab: Lab, phones: Sip
     assert call.status == heard, call.log
 
 
-def test_a_caller_who_hangs_up_while_it_rings_gets_487(lab: Lab, phones: SippRunner) -> None:
-    with provider(lab, phones, ring_ms=15000):
+def test_a_caller_who_hangs_up_while_it_rings_gets_487(
+    lab: Lab, phones: SippRunner, provider_phones: SippRunner
+) -> None:
+    with provider(lab, provider_phones, ring_ms=15000):
         call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], "90123", seconds=1,
                            capture=False, cancel_after=2)
     assert call.status == 487, call.log

@@ -1,4 +1,4 @@
-"""The two-PBX lab of the spec, proven with real SIP and RTP from SIPp phones in the tester.
+"""The two-PBX lab of the spec, in every pod, proven with real SIP and RTP from SIPp phones.
 
 Each test says what a student would see: a registration, a refused password, an echo test
 that sends their voice back, a call that crosses the trunk with the caller's number.
@@ -10,10 +10,16 @@ import re
 
 import pytest
 
-from conftest import Lab
+from conftest import Lab, pods
 from sipp import SippRunner, echoed_fraction
 
 PBXS = ("vm-a", "vm-b")
+
+
+@pytest.fixture(params=pods())
+def pod(request: pytest.FixtureRequest) -> str:
+    """Every test of this module runs in every pod: each pod is the whole two-PBX lab."""
+    return request.param
 
 
 def cli(host, command: str) -> str:
