@@ -1,4 +1,5 @@
-"""Validate the lab description (playbooks/group_vars/all/lab.yml) before any host is touched.
+"""Validate the lab description (lab_description: each setting of roles/asterisk/meta/argument_specs.yml
+over its default) before any host is touched.
 
     {{ lab_description | lab_errors(groups['pbx']) }}
 
@@ -460,7 +461,7 @@ VALUE_CHECKS: dict[str, Callable[[str, Any], list[str]]] = {
 
 def check_values(lab: Lab, hosts: Hosts) -> list[str]:
     errors = [
-        f"{var}: missing; set it in playbooks/group_vars/all/lab.yml"
+        f"{var}: missing; set it in the inventory (see ansible-doc -t role asterisk)"
         for var in REQUIRED
         if var not in lab
     ]
@@ -794,36 +795,7 @@ def check_call_features(lab: Lab, hosts: Hosts) -> list[str]:
     return errors
 
 
-# Settings no check above reads by name, and what only an inventory sets (where a host is,
-# which pod and part it plays, where its secrets and cache are). Every lab_* variable a
-# host sees is one of these or of the tables above; anything else is a misspelling.
-OTHER_SETTINGS = frozenset({
-    "lab_secrets", "lab_services_host", "lab_operator", "lab_ivr_options", "lab_prompts",
-    "lab_auto_attendant_prompt", "lab_ivr_prompt", "lab_language", "lab_service_codes",
-})  # fmt: skip
-INVENTORY_SETTINGS = frozenset({
-    "lab_address", "lab_pod", "lab_part", "lab_credentials_file", "lab_provider_address",
-    "lab_provider_username", "lab_apt_proxy",
-})  # fmt: skip
-KNOWN_SETTINGS = frozenset(
-    {*REQUIRED, *VALUE_CHECKS, *LISTS, *SERVICE_CODE_LISTS, *OTHER_SETTINGS, *INVENTORY_SETTINGS}
-)
-
-
-def check_names(lab: Lab, hosts: Hosts) -> list[str]:
-    """Every lab_* variable is a setting: a misspelt one would be dropped without a word."""
-    errors = []
-    for name in sorted(lab):
-        if name in KNOWN_SETTINGS or not str(name).startswith("lab_"):
-            continue
-        close = difflib.get_close_matches(str(name), sorted(KNOWN_SETTINGS), n=1, cutoff=0.75)
-        fix = f"did you mean {close[0]}?" if close else "remove it, or see lab.yml for the settings"
-        errors.append(f"{name}: not a lab setting; {fix}")
-    return errors
-
-
 CHECKS: tuple[Callable[[Lab, Hosts], list[str]], ...] = (
-    check_names,
     check_values,
     check_lists,
     check_users,

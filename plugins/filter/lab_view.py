@@ -7,16 +7,115 @@ PBXs it reaches over which trunk. Computing that here, once, keeps that logic ou
 
 from __future__ import annotations
 
+import copy
+import difflib
+import functools
 import re
 import secrets as _secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 SECRET_KINDS = ("users", "trunks", "pins")  # pins: voicemail PINs, by user name
-DEFAULT_POD = "pod1"  # the pod of a host whose inventory names none (a one-pod lab)
+# Where every lab setting is declared (name, type, default, meaning): the `lab` entry point.
+SETTINGS_FILE = Path(__file__).resolve().parents[2] / "roles" / "asterisk" / "meta" / "argument_specs.yml"
 GENERATED_SECRET_BYTES = 18  # 24 URL-safe characters
 GENERATED_PIN_DIGITS = 6
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")  # a pod's name also names its files
+
+
+@functools.cache
+def lab_settings() -> dict[str, dict[str, Any]]:
+    """Every lab setting as declared: {name: {type, default, description...}}."""
+    return yaml.safe_load(SETTINGS_FILE.read_text(encoding="utf-8"))["argument_specs"]["lab"]["options"]
+
+
+def default_pod() -> str:
+    """The pod of a host whose inventory names none (a one-pod lab)."""
+    return str(lab_settings()["lab_pod"]["default"])
+
+
+def lab_description(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The lab description a host sees: what its inventory sets, over each setting's default.
+
+    The defaults are the reference lab. lab_provider_address and lab_provider_username
+    replace the host and user name of every trunk whose registrar is outside the lab, so a
+    pod has its own account at the ITSP, and a lab without the ITSP its own provider.
+    """
+    description = {
+        name: copy.deepcopy(spec["default"]) for name, spec in lab_settings().items() if "default" in spec
+    }
+    description.update(given)
+    outside = {
+        key: description[setting]
+        for key, setting in (("host", "lab_provider_address"), ("username", "lab_provider_username"))
+        if description.get(setting)
+    }
+    trunks = description.get("lab_trunks")
+    if outside and isinstance(trunks, list):
+        description["lab_trunks"] = [
+            {
+                **trunk,
+                "registrar": {**trunk["registrar"], **{k: v for k, v in outside.items() if k == "host"}},
+                **{k: v for k, v in outside.items() if k == "username"},
+            }
+            if isinstance(trunk, Mapping) and isinstance(trunk.get("registrar"), Mapping)
+            else trunk
+            for trunk in trunks
+        ]
+    return description
+
+
+def lab_unknown_settings(names: list[str]) -> list[str]:
+    """A message for each lab_* name that is no setting: a misspelt one would do nothing."""
+    known = sorted(lab_settings())
+    errors = []
+    for name in sorted(names):
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        fix = f"did you mean {close[0]}?" if close else "remove it (ansible-doc -t role asterisk lists the settings)"
+        errors.append(f"{name}: not a lab setting; {fix}")
+    return errors
+
+
+def lab_host_view(
+    description: Mapping[str, Any],
+    part: str,
+    addresses: dict[str, str],
+    secrets: dict[str, dict[str, str]],
+    prompt_files_dir: str = "",
+) -> dict[str, Any]:
+    """What PBX part `part` of a pod needs, for the role to print: every setting (without
+    its lab_ prefix) and what is worked out for this PBX, replacing the setting of the same
+    name where there is one (users, trunks, ivr_options, prompts...)."""
+    settings = {
+        name.removeprefix("lab_"): value
+        for name, value in description.items()
+        if name.startswith("lab_") and name != "lab_secrets"
+    }
+    d = description
+    pbx = lab_pbx_view(d["lab_users"], d["lab_trunks"], part, addresses, secrets, d["lab_sip_port"])
+    voice = lab_voice_view(
+        d["lab_users"], part, d["lab_services_host"], secrets, d["lab_operator"], d["lab_ivr_options"]
+    )
+    features = lab_features_view(
+        d["lab_queues"], part, d["lab_services_host"], d["lab_conference_rooms"], d["lab_parking_slots"]
+    )
+    return {
+        **settings,
+        **pbx,
+        **features,
+        "mailboxes": voice["mailboxes"],
+        "services_here": voice["services"],
+        "operator_extension": voice["operator_extension"],
+        "ivr_options": voice["ivr_options"],
+        # Prompts are made on the PBX that plays them only.
+        "prompts": d["lab_prompts"] if voice["services"] else {},
+        "prompt_files_dir": prompt_files_dir,
+    }
 
 
 def _trunk_peer(trunk: dict[str, Any], host: str) -> str | dict[str, Any] | None:
@@ -236,7 +335,7 @@ def lab_pods(names: list[str], hostvars: Mapping[str, Any], pbx_names: list[str]
     found: dict[str, Any] = {"pod_of": {}, "part_of": {}, "pods": {}}
     for name in names:
         host = hostvars[name]
-        pod = str(host.get("lab_pod") or DEFAULT_POD)
+        pod = str(host.get("lab_pod") or default_pod())
         part = str(host.get("lab_part") or name)
         found["pod_of"][name], found["part_of"][name] = pod, part
         entry = found["pods"].setdefault(
@@ -261,7 +360,7 @@ def lab_class_errors(names: list[str], hostvars: Mapping[str, Any], pbx_names: l
     parts_of: dict[str, dict[str, list[str]]] = {}
     for name in names:
         host = hostvars[name]
-        pod = str(host.get("lab_pod") or DEFAULT_POD)
+        pod = str(host.get("lab_pod") or default_pod())
         part = str(host.get("lab_part") or name)
         if not _NAME_RE.fullmatch(pod):
             errors.append(f"{name}: lab_pod: {pod!r} is not a pod name; use letters, digits, _ and -")
@@ -304,7 +403,7 @@ def lab_pod_secrets(stored: Mapping[str, Any] | None, pod: str) -> dict[str, dic
     """
     stored = stored or {}
     secrets = dict((stored.get("pods") or {}).get(pod) or {})
-    if pod == DEFAULT_POD and not secrets:
+    if pod == default_pod() and not secrets:
         secrets = {kind: stored[kind] for kind in SECRET_KINDS if stored.get(kind)}
     return lab_merge_secrets(secrets)
 
@@ -326,8 +425,8 @@ def lab_store_pod_secrets(
         pod: lab_pod_secrets(stored, pod)
         for pod in {*((stored or {}).get("pods") or {}), *new_by_pod}
     }
-    if any((stored or {}).get(kind) for kind in SECRET_KINDS) and DEFAULT_POD not in pods:
-        pods[DEFAULT_POD] = lab_pod_secrets(stored, DEFAULT_POD)
+    if any((stored or {}).get(kind) for kind in SECRET_KINDS) and default_pod() not in pods:
+        pods[default_pod()] = lab_pod_secrets(stored, default_pod())
     for pod, new in new_by_pod.items():
         pods[pod] = lab_merge_secrets(pods[pod], new)
     return {"pods": {pod: {k: v for k, v in pods[pod].items() if v} for pod in sorted(pods)}}
@@ -339,6 +438,9 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "lab_pbx_view": lab_pbx_view,
+            "lab_host_view": lab_host_view,
+            "lab_description": lab_description,
+            "lab_unknown_settings": lab_unknown_settings,
             "lab_voice_view": lab_voice_view,
             "lab_features_view": lab_features_view,
             "lab_missing_secrets": lab_missing_secrets,

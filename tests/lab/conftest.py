@@ -27,12 +27,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 # Everything the tests need to know, evaluated by Ansible for each PBX of the inventory (so
 # each pod's overrides show): the description, and where every host of the class is.
+_SETTINGS = "query('ansible.builtin.varnames', '^lab_(?!secrets$)')"
 _DESCRIPTION = {
-    "users": "{{ lab_users }}",
-    "trunks": "{{ lab_trunks }}",
-    "echo_extension": "{{ lab_echo_extension }}",
-    "sip_port": "{{ lab_sip_port }}",
-    "inventory_secrets": "{{ lab_secrets }}",
+    # Every lab setting as the playbooks see it: what the inventory sets (each pod's
+    # overrides included) over the declared defaults, through the playbooks' own filter.
+    "description": "{{ dict(%s | zip(query('ansible.builtin.vars', *%s))) | lab_description }}"
+                   % (_SETTINGS, _SETTINGS),
+    "inventory_secrets": "{{ lab_secrets | default({}) }}",
     "credentials_file": "{{ lab_credentials_file }}",
     # The pods, as the playbooks find them: pod_of, part_of, pods {hosts, addresses}.
     "class": "{{ groups['all'] | lab_pods(hostvars, groups['pbx']) }}",
@@ -40,20 +41,14 @@ _DESCRIPTION = {
     # Molecule names each container after its host and sets no ansible_host.
     "containers": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars)"
                   " | map(attribute='ansible_host', default=''))) }}",
-    # Every lab_* setting as the playbooks see it (ring time, services host, prompts...).
-    "settings": "{{ dict(query('ansible.builtin.varnames', '^lab_(?!secrets$)')"
-                " | zip(query('ansible.builtin.vars', *query('ansible.builtin.varnames', '^lab_(?!secrets$)')))) }}",
-    # Call features: codes, parking, rooms, queues (lab.yml's names without lab_).
-    "features": {
-        var: "{{ lab_%s }}" % var
-        for var in (
-            "services_host", "blind_transfer_keys", "attended_transfer_keys", "pickup_code",
-            "park_extension", "parking_slots", "parking_seconds", "conference_rooms",
-            "queues", "queue_login_code", "queue_logout_code", "queue_pause_code",
-            "queue_unpause_code",
-        )
-    },
 }
+# Call features: codes, parking, rooms, queues (the settings' names without lab_).
+_FEATURES = (
+    "services_host", "blind_transfer_keys", "attended_transfer_keys", "pickup_code",
+    "park_extension", "parking_slots", "parking_seconds", "conference_rooms",
+    "queues", "queue_login_code", "queue_logout_code", "queue_pause_code",
+    "queue_unpause_code",
+)
 
 
 @dataclass(frozen=True)
@@ -132,7 +127,8 @@ def _pod_description(pod: str) -> dict[str, Any]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`lab_user` runs a test once for each user of the lab description."""
     if "lab_user" in metafunc.fixturenames:
-        metafunc.parametrize("lab_user", [user["name"] for user in _pod_description(pods()[0])["users"]])
+        users = _pod_description(pods()[0])["description"]["lab_users"]
+        metafunc.parametrize("lab_user", [user["name"] for user in users])
 
 
 @functools.cache
@@ -144,20 +140,21 @@ def lab_of(pod: str) -> Lab:
     pod_secrets = (stored.get("pods") or {}).get(pod) or {}
     secrets = {kind: {**pod_secrets.get(kind, {}), **(found["inventory_secrets"] or {}).get(kind, {})}
                for kind in ("users", "trunks", "pins")}
+    described = found["description"]
     return Lab(
         pod=pod,
-        users=found["users"],
-        trunks=found["trunks"],
-        echo_extension=str(found["echo_extension"]),
-        sip_port=int(found["sip_port"]),
+        users=described["lab_users"],
+        trunks=described["lab_trunks"],
+        echo_extension=str(described["lab_echo_extension"]),
+        sip_port=int(described["lab_sip_port"]),
         secrets=secrets,
         containers={part: found["containers"][host] or host for part, host in entry["hosts"].items()},
         addresses=entry["addresses"],
         testers=[found["class"]["part_of"][host] for host in found["testers"]
                  if found["class"]["pod_of"][host] == pod],
-        features=found["features"],
+        features={name: described[f"lab_{name}"] for name in _FEATURES},
         credentials_file=found["credentials_file"],
-        settings=found["settings"],
+        settings=described,
     )
 
 

@@ -19,10 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("lab_cards", ROOT / "plugins" / "filter" / "lab_cards.py")
 lab_cards = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(lab_cards)
+_view_spec = importlib.util.spec_from_file_location("lab_view", ROOT / "plugins" / "filter" / "lab_view.py")
+lab_view = importlib.util.module_from_spec(_view_spec)
+_view_spec.loader.exec_module(lab_view)
 
 PROVIDER = {"host": "sip.example.test", "port": 5600}
-POD07 = {"vm-a": "192.168.1.165", "vm-b": "192.168.1.166"}
-POD08 = {"vm-a": "192.168.1.167", "vm-b": "192.168.1.168"}
+POD07 = {"vm-a": "10.0.7.165", "vm-b": "10.0.7.166"}
+POD08 = {"vm-a": "10.0.7.167", "vm-b": "10.0.7.168"}
 NASTY = "<&\"'{{ lab_secrets }}{% raw %}</dd><script>x</script>"
 
 
@@ -85,11 +88,8 @@ class Card(HTMLParser):
 
 @pytest.fixture
 def lab() -> dict[str, Any]:
-    description = yaml.safe_load((ROOT / "playbooks" / "group_vars" / "all" / "lab.yml").read_text())
-    for trunk in description["lab_trunks"]:  # the provider's address is an inventory template
-        if isinstance(trunk["registrar"], dict):
-            trunk["registrar"] = dict(PROVIDER)
-    return description
+    # The reference lab: every setting's declared default, with a provider of the tests' own.
+    return lab_view.lab_description({"lab_provider_address": PROVIDER["host"]})
 
 
 def pod_secrets(lab: dict[str, Any], pod: str) -> dict[str, dict[str, str]]:
@@ -130,8 +130,8 @@ def test_every_student_reads_their_own_login_in_their_own_section(lab) -> None:
 
 def test_chhinyleboss_registers_to_vm_b_of_the_pod_and_amine_to_vm_a(lab) -> None:
     _, parsed = card(lab)
-    assert parsed.fields["user-chhinyleboss"]["Register to"].startswith("192.168.1.166:5060 (vm-b)")
-    assert parsed.fields["user-amine"]["Register to"].startswith("192.168.1.165:5060 (vm-a)")
+    assert parsed.fields["user-chhinyleboss"]["Register to"].startswith("10.0.7.166:5060 (vm-b)")
+    assert parsed.fields["user-amine"]["Register to"].startswith("10.0.7.165:5060 (vm-a)")
     assert (
         "Follow-me" not in parsed.fields["user-amine"]
         and "6004 (kaiba)" in parsed.fields["user-makuba"]["Follow-me"]
@@ -229,7 +229,7 @@ def test_a_description_with_users_and_trunks_only_still_gives_every_login(lab) -
     secrets = pod_secrets(lab, "pod07")
     _, parsed = card(bare, secrets=secrets)
     assert parsed.fields["user-kaiba"]["SIP password"] == secrets["users"]["kaiba"]
-    assert parsed.fields["user-kaiba"]["Register to"].startswith("192.168.1.165:5060 (vm-a)")
+    assert parsed.fields["user-kaiba"]["Register to"].startswith("10.0.7.165:5060 (vm-a)")
     assert "Voicemail" not in parsed.fields["user-kaiba"]
     assert "9 + number" in [r[0] for r in parsed.rows if r]
 
@@ -260,18 +260,18 @@ def test_a_user_without_a_password_or_a_part_without_an_address_is_refused(lab) 
     with pytest.raises(ValueError, match="kaiba"):
         lab_cards.lab_pod_card(lab, "pod07", POD07, secrets)
     with pytest.raises(ValueError, match="vm-b"):
-        lab_cards.lab_pod_card(lab, "pod07", {"vm-a": "192.168.1.165"}, pod_secrets(lab, "pod07"))
+        lab_cards.lab_pod_card(lab, "pod07", {"vm-a": "10.0.7.165"}, pod_secrets(lab, "pod07"))
 
 
 def test_the_summary_is_one_line_with_addresses_and_card_and_no_secret(lab) -> None:
     line = lab_cards.lab_pod_summary(
         "pod07",
-        {"vm-b": "192.168.1.166", "vm-a": "192.168.1.165"},
+        {"vm-b": "10.0.7.166", "vm-a": "10.0.7.165"},
         "/abs/path/credentials/classroom-pod07.html",
     )
     assert (
         line
-        == "pod07  vm-a 192.168.1.165  vm-b 192.168.1.166  card: /abs/path/credentials/classroom-pod07.html"
+        == "pod07  vm-a 10.0.7.165  vm-b 10.0.7.166  card: /abs/path/credentials/classroom-pod07.html"
     )
     assert "\n" not in lab_cards.lab_pod_summary("pod\n07", POD07, "/x/y\n.html")
     secrets = pod_secrets(lab, "pod07")

@@ -1,4 +1,4 @@
-"""The per-host views of the lab description (plugins/filter/lab_view.py), on the reference lab."""
+"""The lab's settings and the per-host views of it (plugins/filter/lab_view.py), on the reference lab."""
 
 from __future__ import annotations
 
@@ -20,12 +20,8 @@ PROVIDER = {"host": "sip.example.test", "port": 5600}
 
 @pytest.fixture
 def lab() -> dict[str, Any]:
-    description = yaml.safe_load((ROOT / "playbooks" / "group_vars" / "all" / "lab.yml").read_text())
-    for trunk in description["lab_trunks"]:  # the provider's address and account are inventory templates
-        if isinstance(trunk["registrar"], dict):
-            trunk["registrar"] = dict(PROVIDER)
-            trunk["username"] = "1040"
-    return description
+    # The reference lab: every setting's declared default, with a provider of the tests' own.
+    return lab_view.lab_description({"lab_provider_address": PROVIDER["host"]})
 
 
 @pytest.fixture
@@ -160,3 +156,44 @@ def test_the_provider_is_known_by_its_address_and_a_pbx_by_address_and_port(lab,
     assert a["siptrunk"]["match"] == PROVIDER["host"]
     assert a["trunk_A_vers_B"]["match"] == "10.0.0.154:5060"
     assert b["trunk_A_vers_B"]["match"] == "10.0.0.153:5060"
+
+
+def test_an_inventory_overrides_any_default_and_each_pod_gets_its_provider_account() -> None:
+    given = lab_view.lab_description({"lab_ring_seconds": 7, "lab_provider_username": "1041",
+                                      "lab_provider_address": "10.0.2.200"})
+    assert given["lab_ring_seconds"] == 7
+    assert given["lab_echo_extension"] == "600"  # the reference lab's, declared once
+    siptrunk = next(t for t in given["lab_trunks"] if t["name"] == "siptrunk")
+    assert siptrunk["username"] == "1041" and siptrunk["registrar"] == {"host": "10.0.2.200", "port": 5600}
+    assert "username" not in given["lab_trunks"][0] and given["lab_trunks"][0]["registrar"] == "vm-a"
+    assert lab_view.lab_description({})["lab_trunks"][1]["username"] == "1040"
+
+
+def test_every_setting_is_declared_with_a_type_and_a_meaning() -> None:
+    for name, spec in lab_view.lab_settings().items():
+        assert name.startswith("lab_") and spec.get("type") and spec.get("description"), name
+        if "default" in spec and spec["default"] is not None:
+            kinds = {"int": int, "str": str, "bool": bool, "list": list, "dict": dict, "path": str}
+            assert isinstance(spec["default"], kinds[spec["type"]]), name
+
+
+@pytest.mark.parametrize(
+    ("name", "fix"),
+    [("lab_user", "did you mean lab_users?"), ("lab_secret", "did you mean lab_secrets?"),
+     ("lab_ring_second", "did you mean lab_ring_seconds?"), ("lab_colour", "remove it")],
+)
+def test_a_misspelt_or_unknown_setting_is_named(name: str, fix: str) -> None:
+    errors = lab_view.lab_unknown_settings(["lab_users", "lab_ring_seconds", name])
+    assert len(errors) == 1 and errors[0].startswith(f"{name}: not a lab setting; {fix}"), errors
+
+
+def test_the_role_gets_every_setting_and_what_is_worked_out_for_its_pbx(lab, secrets) -> None:
+    a = lab_view.lab_host_view(lab, "vm-a", ADDRESSES, secrets, "/inventory")
+    b = lab_view.lab_host_view(lab, "vm-b", ADDRESSES, secrets, "/inventory")
+    assert a["ring_seconds"] == 20 and a["echo_extension"] == "600"
+    assert [u["name"] for u in b["users"]] == ["chhinyleboss"]
+    assert a["services_here"] and not b["services_here"]
+    assert a["parking"] == {"first_slot": "701", "last_slot": "720"} and b["parking"] == {}
+    assert set(a["prompts"]) == {"menu1", "menu2"} and b["prompts"] == {}
+    assert a["prompt_files_dir"] == "/inventory"
+    assert "secrets" not in a and all("secret" in u for u in a["users"])
