@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,21 @@ def lab_of(pod: str) -> Lab:
         credentials_file=found["credentials_file"],
         settings=described,
     )
+
+
+def cli(host: testinfra.host.Host, command: str) -> str:
+    """What `asterisk -rx COMMAND` prints on a PBX."""
+    return host.check_output(f"asterisk -rx {command!r}")
+
+
+def wait_for(predicate: Any, timeout: float, step: float = 1.0) -> bool:
+    """Whether `predicate()` comes true within `timeout` seconds (asked every `step`)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
 
 
 @functools.cache

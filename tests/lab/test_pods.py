@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from conftest import Lab, _host, _phones, lab_of, pods
+from conftest import Lab, _host, _phones, cli, lab_of, pods, wait_for
 from sipp import echoed_fraction
 
 PROVIDER_TRUNK = "siptrunk"
@@ -22,21 +21,8 @@ PROVIDER_TRUNK = "siptrunk"
 pytestmark = pytest.mark.skipif(len(pods()) < 2, reason="the inventory under test has one pod")
 
 
-def cli(container: str, command: str) -> str:
-    return _host(container).check_output(f"asterisk -rx {command!r}")
-
-
 def other_pods(pod: str) -> list[str]:
     return [other for other in pods() if other != pod]
-
-
-def wait_for(predicate, timeout: float, step: float = 1.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def test_each_pod_has_its_own_secrets() -> None:
@@ -65,10 +51,10 @@ def test_each_pods_b_registers_only_to_its_own_a() -> None:
         lab = lab_of(pod)
         trunk = next(t for t in lab.trunks if isinstance(t["registrar"], str))
         registrar, registrant = lab.containers[trunk["registrar"]], lab.containers[trunk["registrant"]]
-        status = cli(registrant, "pjsip show registrations")
+        status = cli(_host(registrant), "pjsip show registrations")
         assert re.search(rf"{trunk['name']}/sip:{re.escape(lab.addresses[trunk['registrar']])}:\S+\s+"
                          rf"{trunk['name']}\s+Registered", status), status
-        contacts = cli(registrar, f"pjsip show aor {trunk['name']}")
+        contacts = cli(_host(registrar), f"pjsip show aor {trunk['name']}")
         assert lab.addresses[trunk["registrant"]] in contacts, contacts
         for other in other_pods(pod):
             for address in lab_of(other).addresses.values():
@@ -97,7 +83,7 @@ def test_each_pod_registers_to_the_provider_with_its_own_account() -> None:
             providers[pod] = (itsp, itsp.provider_in_background(
                 str(trunk["username"]), lab.secrets["trunks"][PROVIDER_TRUNK], int(trunk["registrar"]["port"]),
                 lab.addresses["vm-a"]))
-            cli(lab.containers["vm-a"], f"pjsip send register {PROVIDER_TRUNK}")
+            cli(_host(lab.containers["vm-a"]), f"pjsip send register {PROVIDER_TRUNK}")
         accounts = set()
         for pod, (itsp, handle) in providers.items():
             lab = lab_of(pod)

@@ -14,15 +14,11 @@ from typing import Iterator
 
 import pytest
 
-from conftest import Lab
+from conftest import Lab, cli, wait_for
 from sipp import AnswerHandle, SippRunner, echoed_fraction, rtp_packets
 
 PROVIDER_TRUNK = "siptrunk"
 UNKNOWN_NUMBER = "555"  # no user, service or pattern of the lab matches it
-
-
-def cli(host, command: str) -> str:
-    return host.check_output(f"asterisk -rx {command!r}")
 
 
 def trunk(lab: Lab) -> dict:
@@ -32,15 +28,6 @@ def trunk(lab: Lab) -> dict:
 def registration_status(host) -> str:
     match = re.search(rf"^ *{PROVIDER_TRUNK}/\S+\s+\S+\s+(\S+)", cli(host, "pjsip show registrations"), re.M)
     return match.group(1) if match else ""
-
-
-def wait_for(predicate, timeout: float, step: float = 1.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from conftest import Lab, pods
+from conftest import Lab, cli, pods
 from sipp import SippRunner, echoed_fraction
 
 PBXS = ("vm-a", "vm-b")
@@ -20,11 +20,6 @@ PBXS = ("vm-a", "vm-b")
 def pod(request: pytest.FixtureRequest) -> str:
     """Every test of this module runs in every pod: each pod is the whole two-PBX lab."""
     return request.param
-
-
-def cli(host, command: str) -> str:
-    """What `asterisk -rx COMMAND` prints on a PBX."""
-    return host.check_output(f"asterisk -rx {command!r}")
 
 
 def contact_of(host, aor: str) -> str | None:
