@@ -39,9 +39,12 @@ _DESCRIPTION = {
     # The pods, as the playbooks find them: pod_of, part_of, pods {hosts, addresses}.
     "class": "{{ groups['all'] | lab_pods(hostvars, groups['pbx']) }}",
     "testers": "{{ groups['testers'] }}",
-    # Molecule names each container after its host and sets no ansible_host.
-    "containers": "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars)"
-                  " | map(attribute='ansible_host', default=''))) }}",
+    # How Ansible reaches each host: its connection, and ansible_host.
+    **{
+        key: "{{ dict(groups['all'] | zip(groups['all'] | map('extract', hostvars)"
+             " | map(attribute='%s', default=''))) }}" % key
+        for key in ("ansible_connection", "ansible_host")
+    },
 }
 # Call features: codes, parking, rooms, queues (the settings' names without lab_).
 _FEATURES = (
@@ -125,6 +128,13 @@ def _pod_description(pod: str) -> dict[str, Any]:
     return _description()[found["pods"][pod]["first"]]
 
 
+def _container(host: str, connection: str, ansible_host: str) -> str:
+    """The container that is `host`: the one `docker exec` reaches (ansible_host, else the host's
+    name), or for a host reached over SSH (Molecule's classroom stand-ins), the container
+    Molecule named after it."""
+    return (ansible_host or host) if "docker" in connection else host
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`lab_user` runs a test once for each user of the lab description."""
     if "lab_user" in metafunc.fixturenames:
@@ -149,7 +159,8 @@ def lab_of(pod: str) -> Lab:
         echo_extension=str(described["lab_echo_extension"]),
         sip_port=int(described["lab_sip_port"]),
         secrets=secrets,
-        containers={part: found["containers"][host] or host for part, host in entry["hosts"].items()},
+        containers={part: _container(host, found["ansible_connection"][host], found["ansible_host"][host])
+                    for part, host in entry["hosts"].items()},
         addresses=entry["addresses"],
         testers=[found["class"]["part_of"][host] for host in found["testers"]
                  if found["class"]["pod_of"][host] == pod],
