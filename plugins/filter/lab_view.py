@@ -118,6 +118,11 @@ def lab_host_view(
     }
 
 
+def mailbox_of(user: Mapping[str, Any]) -> str:
+    """A user's mailbox (context default) is its extension, as in the report."""
+    return str(user["extension"])
+
+
 def _trunk_peer(trunk: dict[str, Any], host: str) -> str | dict[str, Any] | None:
     """The other end of `trunk` seen from `host`, or None when `host` is not on it.
 
@@ -157,7 +162,8 @@ def lab_pbx_view(
     # Every key of the description passes through, so a service's per-user settings reach
     # the templates without this function knowing them.
     local_users = [
-        {**user, "extension": str(user["extension"]), "secret": secrets["users"][user["name"]]}
+        {**user, "extension": str(user["extension"]), "mailbox": mailbox_of(user),
+         "secret": secrets["users"][user["name"]]}
         for user in users
         if user["host"] == host
     ]
@@ -266,7 +272,7 @@ def lab_voice_view(
     return {
         "services": here,
         "mailboxes": [
-            {"user": u["name"], "mailbox": str(u["extension"]), "pin": str(pins[u["name"]])}
+            {"user": u["name"], "mailbox": mailbox_of(u), "pin": str(pins[u["name"]])}
             for u in users
             if u["host"] == host
         ],
@@ -335,6 +341,8 @@ def lab_pods(names: list[str], hostvars: Mapping[str, Any], pbx_names: list[str]
     found: dict[str, Any] = {"pod_of": {}, "part_of": {}, "pods": {}}
     for name in names:
         host = hostvars[name]
+        if name not in pbx_names and not host.get("lab_address"):
+            continue  # not a machine of the lab (e.g. a cache the pods share)
         pod = str(host.get("lab_pod") or default_pod())
         part = str(host.get("lab_part") or name)
         found["pod_of"][name], found["part_of"][name] = pod, part
@@ -360,8 +368,15 @@ def lab_class_errors(names: list[str], hostvars: Mapping[str, Any], pbx_names: l
     parts_of: dict[str, dict[str, list[str]]] = {}
     for name in names:
         host = hostvars[name]
+        if name not in pbx_names and not host.get("lab_address"):
+            continue  # not a machine of the lab (e.g. a cache the pods share)
         pod = str(host.get("lab_pod") or default_pod())
         part = str(host.get("lab_part") or name)
+        if name in pbx_names and not host.get("lab_address"):
+            errors.append(
+                f"pod {pod}: {name}: lab_address: missing; give the PBX the address its phones"
+                " and its pod's other PBX reach it at"
+            )
         if not _NAME_RE.fullmatch(pod):
             errors.append(f"{name}: lab_pod: {pod!r} is not a pod name; use letters, digits, _ and -")
         if name in pbx_names:

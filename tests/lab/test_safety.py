@@ -251,4 +251,4 @@ def yaml_secrets(lab: Lab) -> dict[str, str]:
     """User secrets as stored now (a converge may have generated new ones)."""
     import yaml  # noqa: PLC0415
 
-    return yaml.safe_load(Path(lab.credentials_file).read_text())["users"]
+    return yaml.safe_load(Path(lab.credentials_file).read_text())["pods"][lab.pod]["users"]

@@ -111,6 +111,16 @@ def test_a_good_class_has_no_error() -> None:
     assert lab_view.lab_class_errors(list(CLASS), CLASS, PBXS) == []
 
 
+def test_a_host_outside_the_lab_is_in_no_pod_and_a_pbx_needs_an_address() -> None:
+    hostvars = _HostVars({**CLASS, "apt-cache": {}})
+    assert "apt-cache" not in lab_view.lab_pods(list(hostvars), hostvars, PBXS)["pod_of"]
+    assert lab_view.lab_class_errors(list(hostvars), hostvars, PBXS) == []
+    hostvars = _HostVars({**CLASS, "p2b": {"lab_pod": "pod2", "lab_part": "vm-b"}})
+    errors = lab_view.lab_class_errors(list(hostvars), hostvars, PBXS)
+    assert errors == ["pod pod2: p2b: lab_address: missing; give the PBX the address its phones"
+                      " and its pod's other PBX reach it at"]
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
