@@ -1,7 +1,7 @@
 """One printable card per pod of a classroom: what each student of the pod registers with and dials.
 
 A class runs the lab as pods (pod1, pod07, ...): each pod has its own VM A and VM B, playing the
-parts `vm-a` and `vm-b` of the lab description (playbooks/group_vars/all/lab.yml). The instructor
+parts `vm-a` and `vm-b` of the lab description (lab_description, lab_view.py). The instructor
 prints one card per pod and hands it to the group:
 
 - `lab_pod_card` makes the card: a self-contained HTML page (inline CSS, no script, nothing
@@ -384,7 +384,7 @@ def lab_pod_card(
 ) -> str:
     """The printable HTML card of pod `pod`: a section per student, then the numbers to dial.
 
-    `description` holds the lab settings as in lab.yml (keys with their `lab_` prefix); a
+    `description` holds the lab settings (lab_description: keys with their `lab_` prefix); a
     missing service setting leaves its line off the card. `addresses` maps each part
     (vm-a, vm-b) to this pod's address; `secrets` is this pod's {"users": {name: password},
     "pins": {name: PIN}, ...}: trunk secrets are not read. Raises ValueError when a part has

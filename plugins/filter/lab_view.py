@@ -1,8 +1,12 @@
 """Turn the lab description into what one host needs, so templates only print.
 
-The lab description (playbooks/group_vars/all/lab.yml) names users, trunks and hosts once. A PBX needs
-a different view of it: its own users, its side of each trunk, and which extensions of other
-PBXs it reaches over which trunk. Computing that here, once, keeps that logic out of Jinja.
+Every lab setting is declared once, in roles/asterisk/meta/argument_specs.yml (entry point
+`lab`: name, type, default = the reference lab, meaning). This module reads it: the defaults
+under what an inventory sets (lab_description), the names a misspelt one is checked against.
+It decides which pod and part each host plays (lab_pods), and each PBX's view of its pod:
+its own users, its side of each trunk, which extensions of the other PBX it reaches over
+which trunk, its mailboxes and services (lab_host_view). Computing that here, once, keeps
+that logic out of Jinja.
 """
 
 from __future__ import annotations
