@@ -45,6 +45,6 @@ unit: venv
 molecule: images
 	molecule test --no-command-borders
 
-## bench: provision timings (cold and idempotent) against their floors
+## bench: pods' provision, re-run, 30-pod validation and memory against floors (BENCH_PODS=1,2,4,8)
 bench: images
-	python3 bench/provision.py
+	python3 bench/pods.py $(if $(BENCH_PODS),--pods $(BENCH_PODS))
