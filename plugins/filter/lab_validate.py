@@ -820,6 +820,24 @@ def lab_errors(lab: Any, pbx_hosts: Any) -> list[str]:
     return [error for check in CHECKS for error in check(lab, hosts)]
 
 
+def lab_class_plan_errors(plan: Mapping[str, Any], pods: Mapping[str, Any]) -> list[str]:
+    """Every problem of each pod's description (lab_class_plan), each said once per pod.
+
+    With more than one pod, a message names its pod; a pod's PBXs see one description, so
+    an error they share is said once.
+    """
+    many = len(pods["pods"]) > 1
+    errors: list[str] = []
+    for host in plan.values():
+        prefix = f"pod {host['pod']}: " if many else ""
+        found = host["unknown"] + lab_errors(
+            {**host["description"], "lab_secrets": host["known_secrets"]},
+            pods["pods"][host["pod"]]["pbx_parts"],
+        )
+        errors += [prefix + e for e in found if prefix + e not in errors]
+    return errors
+
+
 class FilterModule:
     def filters(self) -> dict[str, Callable[..., Any]]:
-        return {"lab_errors": lab_errors}
+        return {"lab_errors": lab_errors, "lab_class_plan_errors": lab_class_plan_errors}

@@ -427,13 +427,61 @@ def lab_pod_secrets(stored: Mapping[str, Any] | None, pod: str) -> dict[str, dic
     return lab_merge_secrets(secrets)
 
 
-def lab_new_secrets_by_pod(pods: Mapping[str, Any], hostvars: Mapping[str, Any]) -> dict[str, Any]:
-    """Each pod's newly generated secrets, from the pod's first PBX, which made them."""
-    return {
-        pod: dict(hostvars[entry["first"]].get("_lab_new_secrets") or {})
-        for pod, entry in pods.items()
-        if entry["first"]
-    }
+def lab_class_plan(
+    pbx_names: list[str], hostvars: Mapping[str, Any], pods: Mapping[str, Any], stored: Mapping[str, Any] | None
+) -> dict[str, dict[str, Any]]:
+    """Each PBX's pod, part, description and the secrets known for it, in one pass.
+
+    A host's description is every lab_* variable it sees (its pod's overrides included)
+    over each setting's default; its known secrets, its pod's stored ones under what its
+    inventory chose (lab_secrets). One call for the class: no task runs once per host.
+    """
+    plan = {}
+    for name in pbx_names:
+        host = hostvars[name]
+        given = {str(key): host[key] for key in host if str(key).startswith("lab_") and key != "lab_secrets"}
+        pod = pods["pod_of"][name]
+        chosen = host.get("lab_secrets") or {}
+        plan[name] = {
+            "pod": pod,
+            "part": pods["part_of"][name],
+            "addresses": pods["pods"][pod]["addresses"],
+            "description": lab_description(given),
+            "unknown": lab_unknown_settings(list(given)),
+            "chosen_secrets": chosen,
+            "known_secrets": lab_merge_secrets(lab_pod_secrets(stored, pod), chosen),
+            "inventory_dir": str(host.get("inventory_dir") or ""),
+        }
+    return plan
+
+
+def lab_new_pod_secrets(plan: Mapping[str, Any], pods: Mapping[str, Any]) -> dict[str, Any]:
+    """Fresh secrets for what each pod lacks, generated once per pod (for its first PBX's
+    description) so that the pod's PBXs agree; none where lab_generate_secrets is false."""
+    new = {}
+    for pod, entry in pods["pods"].items():
+        first = plan.get(entry["first"])
+        if first and first["description"]["lab_generate_secrets"] is True:
+            d = first["description"]
+            new[pod] = lab_missing_secrets(first["known_secrets"], d["lab_users"], d["lab_trunks"])
+    return new
+
+
+def lab_host_views(
+    plan: Mapping[str, Any], stored: Mapping[str, Any] | None, new_by_pod: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Each PBX's settled secrets and its view of its pod (what the role prints)."""
+    views = {}
+    for name, host in plan.items():
+        secrets = lab_merge_secrets(
+            lab_pod_secrets(stored, host["pod"]), new_by_pod.get(host["pod"]), host["chosen_secrets"]
+        )
+        views[name] = {
+            "secrets": secrets,
+            "view": lab_host_view(host["description"], host["part"], host["addresses"], secrets,
+                                  host["inventory_dir"]),
+        }
+    return views
 
 
 def lab_store_pod_secrets(
@@ -468,5 +516,7 @@ class FilterModule:
             "lab_class_errors": lab_class_errors,
             "lab_pod_secrets": lab_pod_secrets,
             "lab_store_pod_secrets": lab_store_pod_secrets,
-            "lab_new_secrets_by_pod": lab_new_secrets_by_pod,
+            "lab_class_plan": lab_class_plan,
+            "lab_new_pod_secrets": lab_new_pod_secrets,
+            "lab_host_views": lab_host_views,
         }
