@@ -207,3 +207,32 @@ def test_the_role_gets_every_setting_and_what_is_worked_out_for_its_pbx(lab, sec
     assert set(a["prompts"]) == {"menu1", "menu2"} and b["prompts"] == {}
     assert a["prompt_files_dir"] == "/inventory"
     assert "secrets" not in a and all("secret" in u for u in a["users"])
+
+
+def test_the_class_is_planned_in_one_pass_each_pod_with_its_own_secrets() -> None:
+    hostvars = _HostVars({**CLASS, "p2a": {**CLASS["p2a"], "lab_provider_username": "1041", "lab_ring_secnds": 3}})
+    pods = lab_view.lab_pods(list(hostvars), hostvars, PBXS)
+    stored = {"pods": {"pod1": {"users": {"amine": "stored-amine-secret"}}}}
+    plan = lab_view.lab_class_plan(PBXS, hostvars, pods, stored)
+    assert set(plan) == set(PBXS)
+    assert plan["p2a"]["pod"] == "pod2" and plan["p2a"]["part"] == "vm-a"
+    assert plan["p2a"]["addresses"] == {"vm-a": "10.0.2.153", "vm-b": "10.0.2.154"}
+    assert plan["p2a"]["unknown"] == ["lab_ring_secnds: not a lab setting; did you mean lab_ring_seconds?"]
+    assert plan["p2a"]["description"]["lab_trunks"][1]["username"] == "1041"
+    assert plan["vm-a"]["known_secrets"]["users"] == {"amine": "stored-amine-secret"}
+    new = lab_view.lab_new_pod_secrets(plan, pods)
+    assert "amine" not in new["pod1"]["users"] and "amine" in new["pod2"]["users"]
+    hosts = lab_view.lab_host_views(plan, stored, new)
+    # A pod's two PBXs agree on its secrets; the pods do not share any.
+    assert hosts["p2a"]["secrets"] == hosts["p2b"]["secrets"]
+    assert hosts["vm-a"]["secrets"]["users"]["amine"] == "stored-amine-secret"
+    assert hosts["p2a"]["secrets"]["users"]["amine"] != "stored-amine-secret"
+    assert [u["name"] for u in hosts["p2b"]["view"]["users"]] == ["chhinyleboss"]
+    assert hosts["p2a"]["view"]["trunks"][0]["match"] == "10.0.2.154:5060"
+
+
+def test_a_pod_that_chose_its_secrets_gets_none_generated() -> None:
+    hostvars = _HostVars({name: {**vars_, "lab_generate_secrets": False} for name, vars_ in CLASS.items()})
+    pods = lab_view.lab_pods(list(hostvars), hostvars, PBXS)
+    plan = lab_view.lab_class_plan(PBXS, hostvars, pods, {})
+    assert lab_view.lab_new_pod_secrets(plan, pods) == {}
