@@ -16,7 +16,7 @@ import difflib
 import functools
 import re
 import secrets as _secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +332,17 @@ def lab_merge_secrets(*layers: dict[str, dict[str, str]] | None) -> dict[str, di
     return merged
 
 
+def _lab_machines(
+    names: list[str], hostvars: Mapping[str, Any], pbx_names: list[str]
+) -> Iterator[tuple[str, Mapping[str, Any], str, str]]:
+    """(name, variables, pod, part) of each machine of the lab: every PBX, and every other
+    host that has a lab address (a tester, a provider), not a cache the pods share."""
+    for name in names:
+        host = hostvars[name]
+        if name in pbx_names or host.get("lab_address"):
+            yield name, host, str(host.get("lab_pod") or default_pod()), str(host.get("lab_part") or name)
+
+
 def lab_pods(names: list[str], hostvars: Mapping[str, Any], pbx_names: list[str]) -> dict[str, Any]:
     """The class: which pod and part each host plays, and each pod's hosts by part.
 
@@ -343,12 +354,7 @@ def lab_pods(names: list[str], hostvars: Mapping[str, Any], pbx_names: list[str]
     the pod where one host must (generating its secrets, writing its card).
     """
     found: dict[str, Any] = {"pod_of": {}, "part_of": {}, "pods": {}}
-    for name in names:
-        host = hostvars[name]
-        if name not in pbx_names and not host.get("lab_address"):
-            continue  # not a machine of the lab (e.g. a cache the pods share)
-        pod = str(host.get("lab_pod") or default_pod())
-        part = str(host.get("lab_part") or name)
+    for name, host, pod, part in _lab_machines(names, hostvars, pbx_names):
         found["pod_of"][name], found["part_of"][name] = pod, part
         entry = found["pods"].setdefault(
             pod, {"hosts": {}, "addresses": {}, "pbx_parts": [], "first": ""}
@@ -370,12 +376,7 @@ def lab_class_errors(names: list[str], hostvars: Mapping[str, Any], pbx_names: l
     errors: list[str] = []
     seen: dict[tuple[str, str], tuple[str, str]] = {}  # (variable, value) -> (host, pod)
     parts_of: dict[str, dict[str, list[str]]] = {}
-    for name in names:
-        host = hostvars[name]
-        if name not in pbx_names and not host.get("lab_address"):
-            continue  # not a machine of the lab (e.g. a cache the pods share)
-        pod = str(host.get("lab_pod") or default_pod())
-        part = str(host.get("lab_part") or name)
+    for name, host, pod, part in _lab_machines(names, hostvars, pbx_names):
         if name in pbx_names and not host.get("lab_address"):
             errors.append(
                 f"pod {pod}: {name}: lab_address: missing; give the PBX the address its phones"
