@@ -1,8 +1,14 @@
-"""The role's module that writes every config file in one run (roles/asterisk/library)."""
+"""The role's module that writes every config file in one run (roles/asterisk/library).
+
+It is run three ways: its functions directly, as a module process (the way Ansible starts it),
+and inside `ansible-playbook --check --diff` on a folder of this machine, to read what an
+instructor reads.
+"""
 
 from __future__ import annotations
 
 import grp
+import importlib.util
 import json
 import os
 import pwd
@@ -11,16 +17,52 @@ import sys
 from pathlib import Path
 from typing import Any
 
-MODULE = Path(__file__).resolve().parents[2] / "roles" / "asterisk" / "library" / "asterisk_config_files.py"
+import jinja2
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LIBRARY = ROOT / "roles" / "asterisk" / "library"
+MODULE = LIBRARY / "asterisk_config_files.py"
+_spec = importlib.util.spec_from_file_location("asterisk_config_files", MODULE)
+config_files = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(config_files)
+
+# The patterns the role passes (roles/asterisk/vars/main.yml), by file name.
+ROLE_FILES = yaml.safe_load((ROOT / "roles" / "asterisk" / "vars" / "main.yml").read_text())["asterisk_config_files"]
+SECRET_LINES = {f["name"]: f["secret_lines"] for f in ROLE_FILES if "secret_lines" in f}
+PJSIP = config_files.secret_pattern(SECRET_LINES["pjsip.conf"])
+VOICEMAIL = config_files.secret_pattern(SECRET_LINES["voicemail.conf"])
+
+OLD_PASSWORD = "0ldAmineSecretValue"
+NEW_PASSWORD = "n3wAmine;Secret"  # printed escaped: n3wAmine\;Secret
+NEW_PASSWORD_PRINTED = "n3wAmine\\;Secret"
+OLD_PIN, NEW_PIN = "4321", "1001"  # the new PIN is also amine's extension
+
+
+def pjsip(password: str) -> str:
+    return f"[amine]\ntype=auth\nauth_type=userpass\nusername=amine\npassword={password}\n\n[amine]\ntype=aor\n"
+
+
+def voicemail(pin: str) -> str:
+    return f"[default]\n1001 => {pin},amine,,,attach=yes|delete=no\n"
+
+
+def extensions(ring: int) -> str:
+    return f"[from-internal]\nexten => 1001,1,Dial(PJSIP/amine,{ring})\n"
+
+
+def me() -> dict[str, str]:
+    return {"owner": pwd.getpwuid(os.getuid()).pw_name, "group": grp.getgrgid(os.getgid()).gr_name}
 
 
 def run_module(tmp_path: Path, files: dict[str, str], check_mode: bool = False, **extra: Any) -> dict[str, Any]:
     args = {
         "directory": str(tmp_path),
         "files": files,
-        "secret_files": ["pjsip.conf"],
-        "owner": pwd.getpwuid(os.getuid()).pw_name,
-        "group": grp.getgrgid(os.getgid()).gr_name,
+        "secret_lines": {name: SECRET_LINES[name] for name in files if name in SECRET_LINES},
+        "secrets": [NEW_PASSWORD, NEW_PIN],
+        **me(),
         "mode": "0640",
         "_ansible_check_mode": check_mode,
         "_ansible_diff": True,
@@ -32,28 +74,173 @@ def run_module(tmp_path: Path, files: dict[str, str], check_mode: bool = False, 
     return json.loads(done.stdout)
 
 
+def printed_diff(result: dict[str, Any]) -> str:
+    return "".join(entry["before"] + entry["after"] for entry in result["diff"] if isinstance(entry["after"], str))
+
+
+def assert_no_secret(text: str) -> None:
+    # The new PIN is also an extension: only its place on the mailbox line gives it away.
+    for secret in (OLD_PASSWORD, NEW_PASSWORD, NEW_PASSWORD_PRINTED, OLD_PIN, f"=> {NEW_PIN},amine"):
+        assert secret not in text, f"{secret!r} shown"
+
+
+# ---- The masking, function by function
+
+def test_a_secret_line_that_stays_shows_the_same_on_both_sides() -> None:
+    before, after = config_files.masked_pair(pjsip("a") + "x=1\n", pjsip("a") + "x=2\n", PJSIP)
+    assert "password=<hidden>\n" in before and "password=<hidden>\n" in after
+    assert "x=1" in before and "x=2" in after
+
+
+def test_a_changed_secret_shows_as_a_changed_line_without_either_value() -> None:
+    before, after = config_files.masked_pair(pjsip(OLD_PASSWORD), pjsip(NEW_PASSWORD_PRINTED), PJSIP)
+    assert "password=<hidden old value>\n" in before and "password=<hidden new value>\n" in after
+    assert_no_secret(before + after)
+
+
+def test_two_users_swapping_passwords_still_shows_both_lines_changed() -> None:
+    old = "[a]\npassword=one-secret\n[b]\npassword=two-secret\n"
+    new = "[a]\npassword=two-secret\n[b]\npassword=one-secret\n"
+    before, after = config_files.masked_pair(old, new, PJSIP)
+    assert_no_secret(before + after)
+    assert "one-secret" not in before + after and "two-secret" not in before + after
+    # Each user's section reads differently before and after: the diff shows both.
+    assert before.split("[b]")[0] != after.split("[b]")[0]
+    assert before.split("[b]")[1] != after.split("[b]")[1]
+
+
+def test_a_voicemail_pin_is_hidden_and_its_mailbox_and_name_stay() -> None:
+    line = config_files.mask_line("1001 => 1001,amine,,,attach=yes\n", VOICEMAIL)
+    assert line == "1001 => <hidden>,amine,,,attach=yes\n"
+    assert config_files.mask_line("[default]\n", VOICEMAIL) == "[default]\n"
+    assert config_files.mask_line("minsecs=1\n", VOICEMAIL) == "minsecs=1\n"
+
+
+@pytest.mark.parametrize("secret", ["=x", ">x", " x", "a\\;b", ""])
+def test_everything_after_password_equals_is_hidden(secret: str) -> None:
+    assert config_files.mask_line(f"password={secret}\n", PJSIP) == "password=<hidden>\n"
+
+
+def test_a_line_matched_without_its_secret_group_is_hidden_whole() -> None:
+    pattern = config_files.secret_pattern(r"^md5_cred=|^password=(?P<secret>.*)")
+    assert config_files.mask_line("md5_cred=abcdef\n", pattern) == "<hidden>\n"
+
+
+def test_a_pattern_must_name_the_secret() -> None:
+    with pytest.raises(ValueError, match=r"\(\?P<secret>"):
+        config_files.secret_pattern(r"^password=.*")
+
+
+# ---- The module, as Ansible runs it
+
 def test_writes_what_changed_and_reports_it(tmp_path: Path) -> None:
-    files = {"pjsip.conf": "[amine]\npassword=s3cret\n", "extensions.conf": "[from-internal]\n"}
+    files = {"pjsip.conf": pjsip(NEW_PASSWORD_PRINTED), "extensions.conf": "[from-internal]\n"}
     first = run_module(tmp_path, files)
     assert first["changed"] and sorted(first["changed_files"]) == ["extensions.conf", "pjsip.conf"]
     assert (tmp_path / "extensions.conf").read_text() == "[from-internal]\n"
+    assert (tmp_path / "pjsip.conf").read_text() == pjsip(NEW_PASSWORD_PRINTED)
     assert oct((tmp_path / "pjsip.conf").stat().st_mode & 0o777) == "0o640"
     again = run_module(tmp_path, files)
-    assert not again["changed"] and again["changed_files"] == []
+    assert not again["changed"] and again["changed_files"] == [] and again["diff"] == []
     files["extensions.conf"] = "[from-internal]\nexten => 600,1,Echo()\n"
     third = run_module(tmp_path, files)
     assert third["changed_files"] == ["extensions.conf"]
+    assert not list(tmp_path.glob(".*")), "a temporary file was left behind"
 
 
-def test_never_shows_a_secret_in_the_diff(tmp_path: Path) -> None:
-    result = run_module(tmp_path, {"pjsip.conf": "password=s3cret\n"})
-    assert "s3cret" not in json.dumps(result)
+def test_the_diff_shows_the_lines_and_hides_only_the_secrets(tmp_path: Path) -> None:
+    (tmp_path / "pjsip.conf").write_text(pjsip(OLD_PASSWORD))
+    (tmp_path / "voicemail.conf").write_text(voicemail(OLD_PIN))
+    (tmp_path / "extensions.conf").write_text(extensions(20))
+    result = run_module(tmp_path, {"pjsip.conf": pjsip(NEW_PASSWORD_PRINTED), "voicemail.conf": voicemail(NEW_PIN),
+                                   "extensions.conf": extensions(25)})
+    diff = {Path(entry["before_header"]).name: entry for entry in result["diff"]}
+    assert diff["extensions.conf"] == {"before_header": str(tmp_path / "extensions.conf"),
+                                       "after_header": str(tmp_path / "extensions.conf"),
+                                       "before": extensions(20), "after": extensions(25)}
+    assert diff["pjsip.conf"]["before"] == pjsip("<hidden old value>")
+    assert diff["pjsip.conf"]["after"] == pjsip("<hidden new value>")
+    assert diff["voicemail.conf"]["after"] == voicemail("<hidden new value>")
+    assert_no_secret(json.dumps(result))
 
 
-def test_check_mode_writes_nothing(tmp_path: Path) -> None:
+def test_a_pin_equal_to_an_extension_does_not_blank_the_extension(tmp_path: Path) -> None:
+    # Ansible would mask the PIN 1001 wherever it occurs, were it left to Ansible.
+    result = run_module(tmp_path, {"extensions.conf": extensions(25), "voicemail.conf": voicemail(NEW_PIN)})
+    assert "exten => 1001,1,Dial(PJSIP/amine,25)" in printed_diff(result)
+    assert "1001 => <hidden new value>,amine" in printed_diff(result)
+    assert "********" not in json.dumps(result)
+
+
+def test_a_long_secret_printed_where_no_pattern_looks_is_still_masked(tmp_path: Path) -> None:
+    result = run_module(tmp_path, {"extensions.conf": f"; amine's password is {NEW_PASSWORD}\n"})
+    assert NEW_PASSWORD not in json.dumps(result) and "********" in printed_diff(result)
+
+
+def test_the_invocation_shows_the_contents_masked_and_no_secret(tmp_path: Path) -> None:
+    result = run_module(tmp_path, {"pjsip.conf": pjsip(NEW_PASSWORD_PRINTED), "voicemail.conf": voicemail(NEW_PIN)})
+    module_args = result["invocation"]["module_args"]
+    assert module_args["files"]["pjsip.conf"] == pjsip("<hidden>")
+    assert module_args["files"]["voicemail.conf"] == voicemail("<hidden>")
+    assert module_args["secrets"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    assert_no_secret(json.dumps(result))
+
+
+def test_a_failure_inside_ansible_shows_no_secret_either(tmp_path: Path) -> None:
+    result = run_module(tmp_path, {"pjsip.conf": pjsip(NEW_PASSWORD_PRINTED)}, group="no-such-group-here")
+    assert result["failed"] and "group" in result["msg"]
+    assert_no_secret(json.dumps(result))
+
+
+def test_a_secret_pattern_for_no_file_is_refused(tmp_path: Path) -> None:
+    result = run_module(tmp_path, {"pjsip.conf": pjsip(NEW_PASSWORD_PRINTED)},
+                        secret_lines={"pjsip.cnf": SECRET_LINES["pjsip.conf"]})
+    assert result["failed"] and "pjsip.cnf: not in files" in result["msg"]
+    assert_no_secret(json.dumps(result))
+
+
+def test_nothing_the_module_logs_on_the_host_holds_a_secret(tmp_path: Path) -> None:
+    # AnsibleModule logs its parameters to the host's journal; record what it would send.
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+        "directory": str(tmp_path), "files": {"pjsip.conf": pjsip(NEW_PASSWORD_PRINTED), "voicemail.conf": voicemail(NEW_PIN)},
+        "secret_lines": SECRET_LINES, "secrets": [NEW_PASSWORD, NEW_PIN], **me()}}))
+    logged = tmp_path / "logged.txt"
+    runner = (
+        "import runpy, sys\n"
+        "from ansible.module_utils.basic import AnsibleModule\n"
+        f"AnsibleModule.log = lambda self, msg, log_args=None: open({str(logged)!r}, 'a').write(msg + repr(log_args))\n"
+        f"sys.argv = [{str(MODULE)!r}, {str(arguments)!r}]\n"
+        f"runpy.run_path({str(MODULE)!r}, run_name='__main__')\n"
+    )
+    subprocess.run([sys.executable, "-c", runner], capture_output=True, text=True, check=False)
+    text = logged.read_text()
+    assert "files=NOT_LOGGING_PARAMETER" in text
+    assert_no_secret(text)
+
+
+@pytest.mark.parametrize("case", ["new file", "content", "mode", "nothing"])
+def test_check_mode_reports_changed_exactly_when_a_real_run_changes_and_writes_nothing(tmp_path: Path, case: str) -> None:
+    target = tmp_path / "rtp.conf"
+    if case != "new file":
+        target.write_text("[general]\n" if case != "content" else "[general]\nrtpstart=10000\n")
+        target.chmod(0o644 if case == "mode" else 0o640)
+    snapshot = (target.read_bytes(), target.stat().st_mode) if target.exists() else None
+    checked = run_module(tmp_path, {"rtp.conf": "[general]\n"}, check_mode=True)
+    assert ((target.read_bytes(), target.stat().st_mode) if target.exists() else None) == snapshot
+    real = run_module(tmp_path, {"rtp.conf": "[general]\n"})
+    assert checked["changed"] == real["changed"] == (case != "nothing")
+    assert checked["changed_files"] == real["changed_files"]
+    assert target.read_text() == "[general]\n" and target.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_mode_only_change_shows_in_the_diff(tmp_path: Path) -> None:
+    (tmp_path / "rtp.conf").write_text("[general]\n")
+    (tmp_path / "rtp.conf").chmod(0o644)
     result = run_module(tmp_path, {"rtp.conf": "[general]\n"}, check_mode=True)
-    assert result["changed_files"] == ["rtp.conf"]
-    assert not (tmp_path / "rtp.conf").exists()
+    assert result["diff"] == [{"before_header": f"{tmp_path / 'rtp.conf'} (owner, group, mode)",
+                               "after_header": f"{tmp_path / 'rtp.conf'} (owner, group, mode)",
+                               "before": {"mode": "0644"}, "after": {"mode": "0640"}}]
 
 
 def test_an_absolute_name_writes_outside_the_directory(tmp_path: Path) -> None:
@@ -64,3 +251,101 @@ def test_an_absolute_name_writes_outside_the_directory(tmp_path: Path) -> None:
     result = run_module(tmp_path / "etc", {str(target): "[asterisk]\n"})
     assert result["changed_files"] == [str(target)]
     assert target.read_text() == "[asterisk]\n"
+
+
+# ---- What an instructor reads: ansible-playbook --check --diff, then a real run
+
+def play(tmp_path: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    task = {"asterisk_config_files": {
+        "directory": str(tmp_path / "etc"), **me(),
+        "files": {"pjsip.conf": pjsip(NEW_PASSWORD_PRINTED), "voicemail.conf": voicemail(NEW_PIN),
+                  "extensions.conf": extensions(25)},
+        "secret_lines": {"pjsip.conf": SECRET_LINES["pjsip.conf"], "voicemail.conf": SECRET_LINES["voicemail.conf"]},
+        "secrets": [NEW_PASSWORD, NEW_PIN]}}
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [task]}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LIBRARY=str(LIBRARY),
+               ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", *options, str(playbook)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_check_diff_shows_the_changed_lines_and_never_a_secret(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    old = {"pjsip.conf": pjsip(OLD_PASSWORD), "voicemail.conf": voicemail(OLD_PIN), "extensions.conf": extensions(20)}
+    for name, content in old.items():
+        (etc / name).write_text(content)
+        (etc / name).chmod(0o640)
+
+    checked = play(tmp_path, "--check", "--diff", "-vvv")
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
+    out = checked.stdout
+    assert "-exten => 1001,1,Dial(PJSIP/amine,20)\n+exten => 1001,1,Dial(PJSIP/amine,25)\n" in out
+    assert "-password=<hidden old value>\n+password=<hidden new value>\n" in out
+    assert "-1001 => <hidden old value>,amine" in out and "+1001 => <hidden new value>,amine" in out
+    assert "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER\n+" not in out and "holds secrets" not in out
+    assert_no_secret(out + checked.stderr)
+    assert "changed=1" in out
+    assert {name: (etc / name).read_text() for name in old} == old
+
+    applied = play(tmp_path, "--diff")
+    assert applied.returncode == 0 and "changed=1" in applied.stdout
+    assert "-password=<hidden old value>\n+password=<hidden new value>\n" in applied.stdout
+    assert_no_secret(applied.stdout + applied.stderr)
+    assert (etc / "pjsip.conf").read_text() == pjsip(NEW_PASSWORD_PRINTED)
+
+    again = play(tmp_path, "--check", "--diff")
+    assert again.returncode == 0 and "changed=0" in again.stdout and "+++ after" not in again.stdout
+
+
+# ---- The role's templates print secrets only where its patterns look
+
+def _load(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rendered_with_known_secrets() -> tuple[dict[str, Any], list[str]]:
+    """What the role's templates print for vm-a of the reference lab, and its secrets as printed."""
+    lab_view = _load("_lab_view_for_config_files", ROOT / "plugins" / "filter" / "lab_view.py")
+    filters: dict[str, Any] = {}
+    for path in sorted((ROOT / "plugins" / "filter").glob("*.py")):
+        filters.update(_load(f"_filter_{path.stem}", path).FilterModule().filters())
+    lab = lab_view.lab_description({})
+    secrets = {
+        "users": {u["name"]: f"user;secret-of-{u['name']}" for u in lab["lab_users"]},
+        "trunks": {t["name"]: f"trunk;secret-of-{t['name']}" for t in lab["lab_trunks"]},
+        "pins": {u["name"]: f"86420{i}" for i, u in enumerate(lab["lab_users"])},
+    }
+    view = lab_view.lab_host_view(lab, "vm-a", {"vm-a": "10.0.0.153", "vm-b": "10.0.0.154"}, secrets)
+    printed = [s.replace(";", "\\;") for kind in ("users", "trunks") for s in secrets[kind].values()]
+    printed += [f"{pin}," for pin in secrets["pins"].values()]
+    role_vars = yaml.safe_load((ROOT / "roles" / "asterisk" / "vars" / "main.yml").read_text())
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "roles" / "asterisk" / "templates"),
+                             trim_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters.update(filters)
+    return {"env": env, "context": {**role_vars, "asterisk_pbx": view}}, printed
+
+
+@pytest.mark.parametrize("name", [f["name"] for f in ROLE_FILES])
+def test_every_secret_a_template_prints_is_on_a_line_its_pattern_hides(name: str) -> None:
+    templating, printed = _rendered_with_known_secrets()
+    template = ("etc/asterisk/" + name if not name.startswith("/") else name[1:]) + ".j2"
+    try:
+        text = templating["env"].get_template(template).render(**templating["context"])
+    except jinja2.UndefinedError as error:
+        if name in SECRET_LINES:
+            raise
+        pytest.skip(f"{template} needs more than the host's view to render: {error}")
+    pattern = config_files.secret_pattern(SECRET_LINES[name]) if name in SECRET_LINES else None
+    if name in ("pjsip.conf", "voicemail.conf"):
+        assert any(secret in text for secret in printed), "the test's secrets are not printed as expected"
+    masked = config_files.mask_text(text, pattern)
+    assert not [secret for secret in printed if secret in masked]
