@@ -18,6 +18,15 @@ from conftest import REPO, Lab
 from sipp import SippRunner, echoed_fraction
 
 ATTACKER_HOST_OCTET = 66  # a second address of the tester plays a stranger on the network
+# More addresses of the tester, each for one test so that no test inherits another's failures
+# (fail2ban counts an address's failures for lab_ban_window_seconds): a student's phone
+# outside lab_never_banned_networks that mistypes, and a scanner trying user names.
+MISTYPING_HOST_OCTET = 67
+SCANNER_HOST_OCTET = 68
+SCANNER_SIP_PORT = 20990  # below the ports SippRunner gives its phones
+# fail2ban's jails (roles/asterisk/templates/etc/fail2ban/jail.d/asterisk-lab.local.j2): one
+# failure per wrong answer to a challenge; one per request under a name the PBX does not know.
+JAILS = ("asterisk", "asterisk-unknown-users")
 
 
 def cli(host, command: str) -> str:
@@ -25,7 +34,8 @@ def cli(host, command: str) -> str:
 
 
 def config_checksums(host) -> str:
-    return host.check_output("sha256sum /etc/asterisk/*.conf /etc/fail2ban/jail.d/asterisk-lab.local")
+    return host.check_output("sha256sum /etc/asterisk/*.conf /etc/fail2ban/jail.d/asterisk-lab.local"
+                             " /etc/fail2ban/filter.d/asterisk-lab.conf")
 
 
 def wait_for(condition, timeout: float, step: float = 1.0) -> float | None:
@@ -117,11 +127,54 @@ def extra_address(tester, lab: Lab, address: str):
         tester.run(f"ip addr del {address}/32 dev {device}")
 
 
+def tester_address(lab: Lab, host_octet: int) -> str:
+    """An address of the tester's network ending in `host_octet`."""
+    return lab.addresses[lab.testers[0]].rsplit(".", 1)[0] + f".{host_octet}"
+
+
+def in_networks(address: str, networks: list[str]) -> bool:
+    return any(ipaddress.ip_address(address) in ipaddress.ip_network(n, strict=False) for n in networks)
+
+
 @pytest.fixture
 def attacker_address(lab: Lab, tester) -> str:
     """A second address of the tester, in the lab's network, from which a stranger sends."""
-    with extra_address(tester, lab, lab.addresses[lab.testers[0]].rsplit(".", 1)[0] + f".{ATTACKER_HOST_OCTET}") as a:
+    with extra_address(tester, lab, tester_address(lab, ATTACKER_HOST_OCTET)) as a:
         yield a
+
+
+def jail(host, name: str) -> dict[str, str]:
+    """`fail2ban-client status NAME` as {field: value}: "Total failed", "Banned IP list"..."""
+    fields = {}
+    for line in host.check_output(f"fail2ban-client status {name}").splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            fields[key.strip(" |`-")] = value.strip()
+    return fields
+
+
+def failures(host, name: str = "asterisk") -> int:
+    """How many failures jail `name` has counted since fail2ban started."""
+    return int(jail(host, name)["Total failed"])
+
+
+def banned(host, *names: str) -> set[str]:
+    """The addresses banned by any of the jails `names`."""
+    return {address for name in names for address in jail(host, name)["Banned IP list"].split()}
+
+
+def failures_once_read(host, at_least: int = 0, name: str = "asterisk") -> int:
+    """Jail `name`'s failures once fail2ban has read the log up to `at_least` of them, and a
+    little longer (it reads every second), so that any further failure shows too."""
+    wait_for(lambda: failures(host, name) >= at_least, timeout=15, step=0.5)
+    time.sleep(3)
+    return failures(host, name)
+
+
+def unban(host, address: str) -> None:
+    """Lift `address`'s bans now (as `make test` may run again within lab_ban_seconds)."""
+    for name in JAILS:
+        host.run(f"fail2ban-client set {name} unbanip {address}")
 
 
 def test_a_password_guesser_is_banned_while_real_users_go_on_calling(
@@ -156,6 +209,93 @@ def test_a_password_guesser_is_banned_while_real_users_go_on_calling(
     assert lifted is not None, "the ban never lifted"
     report_figure("ban of the password guesser lifted after", lifted)
     phones.unregister(victim, lab.secret(victim), registrar)
+
+
+def test_a_mistyped_user_name_costs_one_attempt_as_a_wrong_password_does(
+    lab: Lab, pbx, phones: SippRunner, tester
+) -> None:
+    vm_a, registrar = pbx["vm-a"], lab.addresses["vm-a"]
+    limit = int(lab.settings["lab_ban_after_failures"])
+    if limit < 3:
+        pytest.skip(f"lab_ban_after_failures is {limit}: too few attempts to count")
+    user = users_on(lab, "vm-a")[0]
+    typo = user + user[-1]  # "aminee": a letter typed twice
+    assert typo not in [u["name"] for u in lab.users]
+    student = tester_address(lab, MISTYPING_HOST_OCTET)
+    assert not in_networks(student, lab.settings["lab_never_banned_networks"])
+    with extra_address(tester, lab, student):
+        try:
+            before = failures_once_read(vm_a)
+            # REGISTER, 401, the answer under the mistyped name, 401: one failure (three before).
+            assert phones.register(typo, lab.secret(user), registrar, source_ip=student) == 401
+            assert failures_once_read(vm_a, before + 1) == before + 1
+            # A wrong password: one failure too.
+            assert phones.register(user, "wrong-" + lab.secret(user), registrar, source_ip=student) == 401
+            assert failures_once_read(vm_a, before + 2) == before + 2
+            # So a student who mistypes has lab_ban_after_failures attempts, whatever the mistake:
+            # none of the jails bans before ...
+            for _ in range(limit - 3):
+                assert phones.register(typo, lab.secret(user), registrar, source_ip=student) == 401
+            assert failures_once_read(vm_a, before + limit - 1) == before + limit - 1
+            assert student not in banned(vm_a, *JAILS)
+            # ... and the last one bans.
+            assert phones.register(typo, lab.secret(user), registrar, source_ip=student) == 401
+            assert wait_for(lambda: student in banned(vm_a, "asterisk"), timeout=15, step=0.5) is not None
+        finally:
+            unban(vm_a, student)
+
+
+def test_phones_of_the_never_banned_networks_keep_registering_while_a_stranger_is_banned(
+    lab: Lab, pbx, phones: SippRunner, attacker_address: str
+) -> None:
+    vm_a, registrar = pbx["vm-a"], lab.addresses["vm-a"]
+    never_banned = lab.settings["lab_never_banned_networks"]
+    classroom = lab.addresses[lab.testers[0]]  # the tester's own address: the students' phones
+    if not in_networks(classroom, never_banned):
+        pytest.skip("lab_never_banned_networks does not hold the tester's address: every phone can be banned")
+    assert not in_networks(attacker_address, never_banned)
+    user = users_on(lab, "vm-a")[1]
+    typo = user + user[-1]
+    # More mistakes of both kinds than any jail allows, from the classroom: none counts.
+    mistakes = 2 * int(lab.settings["lab_ban_after_failures"]) + 1
+    before = failures_once_read(vm_a)
+    assert set(phones.register_many(typo, lab.secret(user), registrar, count=mistakes, rate=10)) == {401}
+    assert set(phones.register_many(user, "wrong-" + lab.secret(user), registrar, count=mistakes, rate=10)) == {401}
+    assert failures_once_read(vm_a, before) == before
+    try:
+        # The same mistakes from a stranger's address on the same network: banned.
+        stranger = phones.register_many(user, "wrong-" + lab.secret(user), registrar, count=mistakes, rate=10,
+                                        source_ip=attacker_address)
+        assert 401 in stranger
+        assert wait_for(lambda: attacker_address in banned(vm_a, "asterisk"), timeout=30, step=0.5) is not None
+        assert classroom not in banned(vm_a, *JAILS)
+        assert phones.register(user, lab.secret(user), registrar) == 200
+        phones.unregister(user, lab.secret(user), registrar)
+    finally:
+        unban(vm_a, attacker_address)
+
+
+def test_a_scanner_trying_user_names_is_banned(lab: Lab, pbx, phones: SippRunner, tester) -> None:
+    vm_a, registrar = pbx["vm-a"], lab.addresses["vm-a"]
+    scanner = tester_address(lab, SCANNER_HOST_OCTET)
+    assert not in_networks(scanner, lab.settings["lab_never_banned_networks"])
+    # That jail allows twice lab_ban_after_failures requests under unknown names (a phone that
+    # mistypes sends two per attempt); a scanner sends one per name.
+    names = 2 * int(lab.settings["lab_ban_after_failures"]) + 5
+    before = failures_once_read(vm_a)
+    with extra_address(tester, lab, scanner):
+        try:
+            # One REGISTER per name (scan1, scan2...), each challenge left unanswered (tests/sipp/scan.xml).
+            tester.run(f"cd /tmp && timeout 60 sipp {registrar}:{lab.sip_port} -sf {phones.scenarios}/scan.xml"
+                       f" -s scan -m {names} -r 10 -l 10 -i {scanner} -mi {scanner} -p {SCANNER_SIP_PORT}"
+                       " -recv_timeout 2000 -max_retrans 1 -nostdin > /dev/null 2>&1")
+            assert wait_for(lambda: scanner in banned(vm_a, "asterisk-unknown-users"), timeout=30, step=0.5) \
+                is not None, jail(vm_a, "asterisk-unknown-users")
+            # It never answered a challenge, so it never failed one.
+            assert scanner not in banned(vm_a, "asterisk")
+            assert failures(vm_a) == before
+        finally:
+            unban(vm_a, scanner)
 
 
 def test_sip_from_outside_the_lab_networks_is_refused(lab: Lab, pbx, phones: SippRunner, tester) -> None:
