@@ -8,7 +8,7 @@ PLAYBOOK := ansible-playbook -i inventory/local
 PODS ?= 1
 export LAB_PODS := $(PODS)
 
-.PHONY: lab test down images docker venv lint unit molecule bench clean-images
+.PHONY: lab test down wipe images docker venv lint unit molecule bench clean-images
 
 ## lab: build and start the local lab (PODS pods of VM A, VM B, tester, provider), write the phone cards
 lab: venv docker
@@ -18,9 +18,13 @@ lab: venv docker
 ## test: lint, unit tests, then the Molecule scenario (converge, idempotence, calls through SIPp)
 test: lint unit molecule
 
-## down: remove every pod's containers and networks (images, apt cache and credentials stay)
+## down: remove every pod's containers and networks (students' work, images, apt cache and credentials stay)
 down: venv
 	$(PLAYBOOK) playbooks/local-lab-down.yml
+
+## wipe: like down, and delete the students' work too (voicemail, recordings, prompts, queue logins)
+wipe: venv
+	$(PLAYBOOK) playbooks/local-lab-down.yml -e local_lab_delete_student_work=true
 
 images: venv docker
 	$(PLAYBOOK) playbooks/images.yml
@@ -42,7 +46,10 @@ lint: venv
 unit: venv
 	pytest -q tests/unit
 
+# The test lab's students' work volumes go with the lab (molecule.yml), before the run.
 molecule: images
+	molecule destroy
+	docker volume ls -q --filter name=asterisk-lab-test-work- | xargs -r docker volume rm
 	molecule test --no-command-borders
 
 ## bench: pods' provision, re-run, 30-pod validation and memory against floors (BENCH_PODS=1,2,4,8)
