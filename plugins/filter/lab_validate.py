@@ -3,15 +3,17 @@ over its default) before any host is touched.
 
     {{ lab_description | lab_errors(groups['pbx']) }}
 
-`lab_description` is a dict of the `lab_*` variables, with `lab_secrets` already merged from
-the inventory and the generated credentials file ({users: {name: secret}, trunks: {...}}).
+`lab_description` is a dict of the `lab_*` variables, with `lab_secrets` the pod's secrets as
+they will be used: the credentials file's, under those chosen in lab_secrets_file
+({users: {name: secret}, trunks: {...}, pins: {...}}).
 The filter returns every problem at once, as messages naming the variable path, the
 offending value and the fix; [] means the lab is valid. Secret values and PINs never appear
 in a message. Standard library only, so plain pytest can import it.
 
 To validate a new service: add its dialplan-code variable to SERVICE_CODE_VARS, a check of
 one variable to VALUE_CHECKS, a new key of users or trunks to USER_FIELDS / TRUNK_FIELDS,
-and a check across variables to CHECKS.
+and a check across variables to CHECKS; a new dialplan context where a trunk's calls may
+land, to INBOUND_CONTEXTS.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ USER_EXTENSION_RE = re.compile(r"[0-9]{2,8}")
 DIGITS_RE = re.compile(r"[0-9]+")
 CODE_RE = re.compile(r"[*#]?[0-9]+")  # an exact service code: 600, *8, #1
 PIN_RE = re.compile(r"[0-9]{4,10}")
+# A DNS host name (RFC 1123): labels of letters, digits and inner hyphens, joined by dots.
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+HOST_NAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+MAX_HOST_NAME = 253
 
 KNOWN_CODECS = frozenset(
     "ulaw alaw gsm g722 g723 g726 g726aal2 g729 opus ilbc speex speex16 speex32 lpc10"
@@ -85,6 +91,33 @@ DTMF_KEYS_RE = re.compile(r"[0-9*#]{1,4}")  # an in-call feature: #1, *2
 SLOTS_RE = re.compile(r"([0-9]{2,8})-([0-9]{2,8})")  # parking slots: 701-720
 # Section names app_queue and ConfBridge keep for themselves.
 RESERVED_SECTIONS = frozenset({"general", "StandardQueue"})
+
+# Where a trunk's calls may land (lab_trunks[].inbound.context): each context the dialplan
+# defines, -> its template in roles/asterisk/templates/etc/asterisk/. Their names are
+# fixed there. Not offered: stdexten and lab-queue-* (subroutines called with arguments),
+# and lab-inbound-<trunk> (a trunk's own landing, lab_view.trunk_context).
+INBOUND_CONTEXTS: dict[str, str] = {
+    "from-trunk": "extensions.conf.j2",  # this PBX's users: where a trunk without inbound lands
+    "from-internal": "extensions.conf.j2",  # all a user may dial, calls out included
+    "lab-local-users": "extensions.conf.j2",
+    "lab-remote-users": "extensions.conf.j2",
+    "lab-echo-test": "extensions.conf.j2",
+    "lab-features": "extensions_features.conf.j2",
+    "lab-outside": "extensions_outside.conf.j2",
+    "lab-followme": "extensions_voice.conf.j2",
+    "lab-voice": "extensions_voice.conf.j2",
+    "lab-menu-users": "extensions_voice.conf.j2",
+    "lab-auto-attendant": "extensions_voice.conf.j2",
+    "lab-ivr": "extensions_voice.conf.j2",
+}
+# Those extensions_voice.conf.j2 writes on lab_services_host only.
+SERVICES_HOST_CONTEXTS = frozenset({"lab-menu-users", "lab-auto-attendant", "lab-ivr"})
+# Those that call out through the lab's trunks: an outside provider's callers may not land
+# there, or anyone could call out at the lab's cost.
+DIAL_OUT_CONTEXTS = frozenset({"from-internal", "lab-outside"})
+# What each outside trunk takes from a lab_* setting over its own (lab_view.lab_description):
+# the trunk's key -> the setting.
+PROVIDER_OVERRIDES = {"registrar.host": "lab_provider_address", "username": "lab_provider_username"}
 
 
 # ------------------------------------------------------------------------- helpers
@@ -220,9 +253,38 @@ def host_problem(path: str, value: Any, hosts: Hosts) -> list[str]:
 
 
 def provider_host_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
-    if isinstance(value, str) and value.strip():
+    """An outside provider's host (a trunk's registrar.host, lab_provider_address): an IP
+    address or a DNS host name, as pjsip.conf writes it in sip:<host>:<port>."""
+    if not isinstance(value, str) or not value:
+        return [f"{path}: {show(value)} is not a host name or address;"
+                " give the provider's, e.g. sip.example.com or 203.0.113.5"]
+    try:
+        ipaddress.IPv4Address(value)  # IPv6 would need brackets in sip:<host>:<port>
         return []
-    return [f"{path}: {show(value)} is not a host name or address; set the provider's"]
+    except ValueError:
+        pass
+    try:
+        ipaddress.IPv6Address(value)
+        return [f"{path}: {show(value)} is an IPv6 address; the lab speaks IPv4 only,"
+                " give an IPv4 address or a DNS host name"]
+    except ValueError:
+        pass
+    if any(c.isspace() or not c.isprintable() for c in value):  # would start a new line
+        return [f"{path}: {show(value)} holds a space or line break;"
+                " give the host alone, e.g. sip.example.com"]
+    host, _, port = value.rpartition(":")
+    if host and matches(DIGITS_RE, port) and not provider_host_problem(path, host):
+        home = (path.removesuffix(".host") + ".port" if path.endswith(".host")
+                else "each outside trunk's registrar.port (lab_trunks)")
+        return [f"{path}: {show(value)} gives a port too; write the host alone, {show(host)},"
+                f" and the port in {home}: {port}"]
+    if matches(DIGITS_RE, value.rsplit(".", 1)[-1]):  # numbers and dots: an IPv4 address
+        return [f"{path}: {show(value)} is not an IP address (4 numbers from 0 to 255);"
+                " correct it, or give a DNS host name"]
+    if matches(HOST_NAME_RE, value) and len(value) <= MAX_HOST_NAME:
+        return []
+    return [f"{path}: {show(value)} is not an IP address or a DNS host name (labels of"
+            " letters, digits and -, joined by dots); e.g. sip.example.com"]
 
 
 def port_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
@@ -237,8 +299,17 @@ def username_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
 
 def inbound_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
     """Where a trunk's calls land: {context, extension} of the dialplan."""
-    fields = {"context": name_problem, "extension": name_problem}
+    fields = {"context": context_problem, "extension": name_problem}
     return mapping_problem(path, value, fields, ("context", "extension"), hosts)
+
+
+def context_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    """A context the lab's dialplan defines (INBOUND_CONTEXTS)."""
+    if isinstance(value, str) and value in INBOUND_CONTEXTS:
+        return []
+    close = difflib.get_close_matches(str(value), list(INBOUND_CONTEXTS), n=1)
+    fix = f"did you mean {close[0]}?" if close else f"use one of {', '.join(INBOUND_CONTEXTS)}"
+    return [f"{path}: {show(value)} is no context of the lab's dialplan; {fix}"]
 
 
 def networks_problem(path: str, networks: Any, hosts: Hosts = ()) -> list[str]:
@@ -443,6 +514,10 @@ VALUE_CHECKS: dict[str, Callable[[str, Any], list[str]]] = {
     "lab_ban_window_seconds": lambda path, value: int_problem(path, value, 1, 86400),
     "lab_ban_seconds": lambda path, value: int_problem(path, value, 1, 604800),
     "lab_sip_allowed_networks": networks_problem,
+    "lab_never_banned_networks": networks_problem,
+    # Empty or null leaves each outside trunk's own (lab_view.lab_description).
+    "lab_provider_address": lambda path, value: [] if value in (None, "") else provider_host_problem(path, value),
+    "lab_provider_username": lambda path, value: [] if value in (None, "") else username_problem(path, value),
     "lab_pickup_code": code_problem,
     "lab_queue_login_code": code_problem,
     "lab_queue_logout_code": code_problem,
@@ -471,12 +546,24 @@ def check_values(lab: Lab, hosts: Hosts) -> list[str]:
 
 
 def check_lists(lab: Lab, hosts: Hosts) -> list[str]:
-    return [
+    errors = [
         e
         for var, spec in LISTS.items()
         if var in lab
         for e in list_problems(var, lab[var], spec, hosts)
     ]
+    # lab_provider_address and lab_provider_username replaced the host and user name of each
+    # outside trunk (lab_view.lab_description): their own checks name them, so the trunks'
+    # copies are not reported again.
+    copies = tuple(
+        f"lab_trunks[{i}].{key}: "
+        for i, trunk in enumerate(lab["lab_trunks"] if is_list(lab.get("lab_trunks")) else [])
+        if isinstance(trunk, Mapping) and isinstance(trunk.get("registrar"), Mapping)
+        for key, value in (("registrar.host", trunk["registrar"].get("host")),
+                           ("username", trunk.get("username")))
+        if value == lab.get(PROVIDER_OVERRIDES[key]) and value
+    )
+    return [e for e in errors if not e.startswith(copies)]
 
 
 def list_problems(var: str, items: Any, spec: ListSpec, hosts: Hosts) -> list[str]:
@@ -548,6 +635,35 @@ def check_trunks(lab: Lab, hosts: Hosts) -> list[str]:
                 f"lab_trunks[{i}].registrar: {show(registrar)} is also the registrant;"
                 " a trunk joins two different hosts"
             )
+        errors += inbound_place_problems(lab, hosts, i, trunk)
+    return errors
+
+
+def inbound_place_problems(lab: Lab, hosts: Hosts, i: int, trunk: Mapping[str, Any]) -> list[str]:
+    """A trunk's calls land in a context that exists on each PBX they arrive at, and an
+    outside provider's calls do not land where they could call out again."""
+    inbound = trunk.get("inbound")
+    context = inbound.get("context") if isinstance(inbound, Mapping) else None
+    if not isinstance(context, str):
+        return []
+    path, registrar = f"lab_trunks[{i}].inbound.context", trunk.get("registrar")
+    services = lab.get("lab_services_host")
+    ends = [h for h in (trunk.get("registrant"), registrar) if isinstance(h, str) and h in hosts]
+    elsewhere = [h for h in ends if h != services]
+    errors = []
+    if context in SERVICES_HOST_CONTEXTS and isinstance(services, str) and services in hosts and elsewhere:
+        # A trunk between two PBXs lands on both; a provider's, on its registrant only.
+        move = "" if len(ends) > 1 else f"make {services} its registrant, or "
+        errors.append(
+            f"{path}: {show(context)} exists on lab_services_host ({services}) only, and the"
+            f" trunk's calls arrive on {', '.join(elsewhere)}; {move}choose a context every"
+            " PBX has, e.g. from-trunk"
+        )
+    if context in DIAL_OUT_CONTEXTS and isinstance(registrar, Mapping):
+        errors.append(
+            f"{path}: {show(context)} dials out through the lab's trunks, so the provider's"
+            " callers could call anywhere at the lab's cost; land them in lab-ivr or from-trunk"
+        )
     return errors
 
 
@@ -610,6 +726,8 @@ def secret_problem(secret: Any, avoid: Sequence[str], weak_ok: bool) -> str | No
         return "is not a non-empty string; set one"
     if any(ord(c) < 32 or ord(c) == 127 for c in secret):
         return "contains a line break or control character; choose another"
+    if secret != secret.strip():
+        return "begins or ends with a space, which Asterisk's config files drop; choose another"
     if weak_ok:
         return None
     if hashlib.sha256(secret.lower().encode()).hexdigest() in REPORT_PASSWORD_DIGESTS:
@@ -622,34 +740,22 @@ def secret_problem(secret: Any, avoid: Sequence[str], weak_ok: bool) -> str | No
 
 
 def check_secrets(lab: Lab, hosts: Hosts) -> list[str]:
-    secrets = lab.get("lab_secrets") or {}
-    if not isinstance(secrets, Mapping):
-        return [
-            "lab_secrets: (hidden) is not a mapping;"
-            " write {users: {name: secret}, trunks: {name: secret}}"
-        ]
-    errors = [
-        f"lab_secrets.{k}: unknown key; use users, trunks or pins"
-        for k in secrets
-        if k not in ("users", "trunks", "pins")
-    ]
+    """Each secret the pod will use (stored, or chosen in lab_secrets_file), by its path
+    in those files (users.amine); the shape of the files is checked where they are read."""
+    secrets = lab.get("lab_secrets") if isinstance(lab.get("lab_secrets"), Mapping) else {}
+    errors = []
     generate, weak_ok = (
         lab.get("lab_generate_secrets") is not False,  # when not a bool, say only that
         lab.get("lab_allow_weak_secrets") is True,
     )
     for kind, var in (("users", "lab_users"), ("trunks", "lab_trunks"), ("pins", "lab_users")):
-        given = secrets.get(kind) or {}
-        if not isinstance(given, Mapping):
-            errors.append(
-                f"lab_secrets.{kind}: (hidden) is not a mapping; write {{name: secret}}"
-            )
-            continue
+        given = secrets.get(kind) if isinstance(secrets.get(kind), Mapping) else {}
         for name, i in sorted(names_of(lab, var).items(), key=lambda item: item[1]):
-            path, owner = f"lab_secrets.{kind}.{name}", f"{var}[{i}] ({name})"
+            path, owner = f"{kind}.{name}", f"{var}[{i}] ({name})"
             if name not in given and not generate:
                 errors.append(
-                    f"{path}: missing for {owner};"
-                    " set it (Ansible Vault) or lab_generate_secrets: true"
+                    f"{path}: no secret for {owner}; add it to lab_secrets_file (under"
+                    f" pods.<pod>.{kind}) or set lab_generate_secrets: true"
                 )
             if name not in given:
                 continue
@@ -684,7 +790,7 @@ def check_language(lab: Lab, hosts: Hosts) -> list[str]:
 def check_followme(lab: Lab, hosts: Hosts) -> list[str]:
     """Every follow-me target is another user's extension."""
     users = lab["lab_users"] if is_list(lab.get("lab_users")) else []
-    known = {u.get("extension") for u in users if isinstance(u, Mapping)}
+    known = {u.get("extension") for u in users if isinstance(u, Mapping) and isinstance(u.get("extension"), str)}
     errors = []
     for i, user in enumerate(users):
         targets = user.get("followme") if isinstance(user, Mapping) else None
@@ -773,6 +879,8 @@ def check_call_features(lab: Lab, hosts: Hosts) -> list[str]:
         members = queue.get("members") if isinstance(queue, Mapping) else None
         for j, name in enumerate(members if is_list(members) else []):
             path = f"lab_queues[{i}].members[{j}]"
+            if not isinstance(name, str):
+                continue  # members_problem said so
             if name not in users:
                 errors.append(f"{path}: {show(name)} is no user's name; use one of lab_users")
             elif services in hosts and lab["lab_users"][users[name]].get("host") != services:

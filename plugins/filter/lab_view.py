@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import ipaddress
 import re
 import secrets as _secrets
 from collections.abc import Iterator, Mapping
@@ -372,18 +373,38 @@ def lab_class_errors(names: list[str], hostvars: Mapping[str, Any], pbx_names: l
 
     Each pod plays the same parts as every other (a pod with one machine of two is
     refused); each part of a pod is one machine; no machine or address is in two places.
+    Every lab address is an IP address; a pod or part is named by a string.
     """
     errors: list[str] = []
     seen: dict[tuple[str, str], tuple[str, str]] = {}  # (variable, value) -> (host, pod)
     parts_of: dict[str, dict[str, list[str]]] = {}
     for name, host, pod, part in _lab_machines(names, hostvars, pbx_names):
-        if name in pbx_names and not host.get("lab_address"):
+        address = host.get("lab_address")
+        if name in pbx_names and address in (None, ""):
             errors.append(
                 f"pod {pod}: {name}: lab_address: missing; give the PBX the address its phones"
                 " and its pod's other PBX reach it at"
             )
-        if not _NAME_RE.fullmatch(pod):
-            errors.append(f"{name}: lab_pod: {pod!r} is not a pod name; use letters, digits, _ and -")
+        elif address not in (None, ""):
+            try:
+                # IPv4 only: the configs print sip:<address>:<port>, which IPv6 would need bracketed.
+                ipaddress.IPv4Address(address if isinstance(address, str) else "")
+            except ValueError:
+                errors.append(
+                    f"pod {pod}: {name}: lab_address: {address!r} is not an IPv4 address; write the"
+                    " machine's address, e.g. 192.0.2.153"
+                )
+        given_pod, given_part = host.get("lab_pod"), host.get("lab_part")
+        if given_pod not in (None, "") and not (isinstance(given_pod, str) and _NAME_RE.fullmatch(given_pod)):
+            errors.append(
+                f"{name}: lab_pod: {given_pod!r} is not a pod name; use letters, digits, _ and -,"
+                ' quoted if only digits: "2"'
+            )
+        if given_part not in (None, "") and not isinstance(given_part, str):
+            errors.append(
+                f"pod {pod}: {name}: lab_part: {given_part!r} is not a part name; name a host of"
+                " lab_users, e.g. vm-a"
+            )
         if name in pbx_names:
             parts_of.setdefault(pod, {}).setdefault(part, []).append(name)
         for variable in ("lab_address", "ansible_host"):
@@ -429,31 +450,131 @@ def lab_pod_secrets(stored: Mapping[str, Any] | None, pod: str) -> dict[str, dic
 
 
 def lab_class_plan(
-    pbx_names: list[str], hostvars: Mapping[str, Any], pods: Mapping[str, Any], stored: Mapping[str, Any] | None
+    pbx_names: list[str],
+    hostvars: Mapping[str, Any],
+    pods: Mapping[str, Any],
+    stored: Mapping[str, Any] | None,
+    chosen: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each PBX's pod, part, description and the secrets known for it, in one pass.
 
     A host's description is every lab_* variable it sees (its pod's overrides included)
-    over each setting's default; its known secrets, its pod's stored ones under what its
-    inventory chose (lab_secrets). One call for the class: no task runs once per host.
+    over each setting's default; its known secrets, its pod's stored ones under those the
+    instructor chose in lab_secrets_file (`chosen`, read by lab_read_secret_files). One call
+    for the class: no task runs once per host.
     """
     plan = {}
     for name in pbx_names:
         host = hostvars[name]
+        # Only the names are looked at here: reading an inventory value templates it.
         given = {str(key): host[key] for key in host if str(key).startswith("lab_") and key != "lab_secrets"}
         pod = pods["pod_of"][name]
-        chosen = host.get("lab_secrets") or {}
+        description = lab_description(given)
+        pod_chosen = lab_pod_secrets(chosen, pod)
         plan[name] = {
             "pod": pod,
             "part": pods["part_of"][name],
             "addresses": pods["pods"][pod]["addresses"],
-            "description": lab_description(given),
-            "unknown": lab_unknown_settings(list(given)),
-            "chosen_secrets": chosen,
-            "known_secrets": lab_merge_secrets(lab_pod_secrets(stored, pod), chosen),
+            "description": description,
+            "unknown": lab_unknown_settings(list(given))
+            + (_SECRETS_IN_INVENTORY if "lab_secrets" in host else [])
+            + _unknown_secret_names(pod_chosen, description, pod),
+            "chosen_secrets": pod_chosen,
+            "known_secrets": lab_merge_secrets(lab_pod_secrets(stored, pod), pod_chosen),
             "inventory_dir": str(host.get("inventory_dir") or ""),
         }
     return plan
+
+
+# Secrets are data: an inventory variable is a template to Ansible, so a secret holding
+# "{{" would be evaluated, and Ansible's error would print the line that holds it.
+_SECRETS_IN_INVENTORY = [
+    "lab_secrets: secrets are not read from the inventory, where Ansible reads '{{' in a value"
+    " as a template and prints the value in its errors; move them to a YAML file"
+    " (pods: {pod1: {users: ..., trunks: ..., pins: ...}}, Vault-encrypted if you like) and"
+    " name it in lab_secrets_file (README, Secrets)"
+]
+
+
+def _unknown_secret_names(chosen: Mapping[str, Any], description: Mapping[str, Any], pod: str) -> list[str]:
+    """A chosen secret whose name is no user or trunk of the lab: a typo, said as one."""
+    errors = []
+    for kind, var in (("users", "lab_users"), ("trunks", "lab_trunks"), ("pins", "lab_users")):
+        items = description.get(var)
+        known = [str(i.get("name")) for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+        for name in chosen.get(kind) or {}:
+            if str(name) not in known:
+                close = difflib.get_close_matches(str(name), known, n=1)
+                hint = f"did you mean {close[0]}?" if close else f"the lab's are {', '.join(known) or 'none'}"
+                errors.append(
+                    f"lab_secrets_file: pods.{pod}.{kind}.{name}: {var} has no {name!r}; {hint}"
+                )
+    return errors
+
+
+def lab_read_secret_files(files: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The secrets files' contents as data, and what is wrong with their shape.
+
+    `files` is {variable: {path, text}} (text None when the file does not exist; Ansible's
+    file lookup has decrypted a Vault file). Returns {variable: {data, errors, sealed}}:
+    `sealed`, the file on disk is Vault-encrypted. The text is parsed here, as plain YAML:
+    a secret is never a template, and no error quotes a line of the file.
+    """
+    read = {}
+    for variable, given in files.items():
+        path, text = str(given.get("path") or ""), given.get("text")
+        data, errors, sealed = {}, [], False
+        if path and text is None and variable != "lab_credentials_file":
+            errors.append(f"{variable}: {path} does not exist; write it (README, Secrets) or unset {variable}")
+        if path and text is not None:
+            sealed = Path(path).read_bytes()[:14] == b"$ANSIBLE_VAULT"
+            try:
+                data = yaml.safe_load(str(text)) or {}
+            except yaml.YAMLError as error:  # its message quotes the line: say only where
+                mark = getattr(error, "problem_mark", None)
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+                errors.append(f"{variable}: {path} is not valid YAML{where}; fix it there")
+                data = {}
+            data, shape_errors = _secrets_shape(data, variable)
+            errors += shape_errors
+        read[variable] = {"data": data, "errors": errors, "sealed": sealed}
+    return read
+
+
+def _secrets_shape(data: Any, variable: str) -> tuple[dict[str, Any], list[str]]:
+    """Keep what has the shape {pods: {pod: {kind: {name: secret}}}} (or, for the default
+    pod, {kind: {name: secret}}); say what does not, never showing a value."""
+    form = "pods: {pod1: {users: {name: secret}, trunks: {name: secret}, pins: {name: PIN}}}"
+    if not isinstance(data, Mapping):
+        return {}, [f"{variable}: the file holds a {type(data).__name__}, not a mapping; write {form}"]
+    errors, kept = [], {}
+    for key in data:
+        if key not in ("pods", *SECRET_KINDS):
+            errors.append(f"{variable}: {key}: unknown key; write {form}")
+    pods = data.get("pods") or {}
+    if not isinstance(pods, Mapping):
+        errors.append(f"{variable}: pods: a {type(pods).__name__}, not a mapping; write {form}")
+        pods = {}
+    layers = {f"pods.{pod}": entry for pod, entry in pods.items()}
+    layers[""] = {kind: data[kind] for kind in SECRET_KINDS if kind in data}
+    for where, entry in layers.items():
+        if not isinstance(entry, Mapping):
+            errors.append(f"{variable}: {where}: a {type(entry).__name__}, not a mapping; write {form}")
+            continue
+        good = {}
+        for kind, secrets in entry.items():
+            path = f"{where}.{kind}".lstrip(".")
+            if kind not in SECRET_KINDS:
+                errors.append(f"{variable}: {path}: unknown kind; use users, trunks or pins")
+            elif not isinstance(secrets, Mapping):
+                errors.append(f"{variable}: {path}: a {type(secrets).__name__}, not a mapping; write {{name: secret}}")
+            else:
+                good[kind] = {str(name): value for name, value in secrets.items()}
+        if where:
+            kept.setdefault("pods", {})[where.removeprefix("pods.")] = good
+        else:
+            kept.update(good)
+    return kept, errors
 
 
 def lab_new_pod_secrets(plan: Mapping[str, Any], pods: Mapping[str, Any]) -> dict[str, Any]:
@@ -518,6 +639,7 @@ class FilterModule:
             "lab_pod_secrets": lab_pod_secrets,
             "lab_store_pod_secrets": lab_store_pod_secrets,
             "lab_class_plan": lab_class_plan,
+            "lab_read_secret_files": lab_read_secret_files,
             "lab_new_pod_secrets": lab_new_pod_secrets,
             "lab_host_views": lab_host_views,
         }

@@ -34,7 +34,7 @@ _DESCRIPTION = {
     # overrides included) over the declared defaults, through the playbooks' own filter.
     "description": "{{ dict(%s | zip(query('ansible.builtin.vars', *%s))) | lab_description }}"
                    % (_SETTINGS, _SETTINGS),
-    "inventory_secrets": "{{ lab_secrets | default({}) }}",
+    "secrets_file": "{{ lab_secrets_file | default('') }}",
     "credentials_file": "{{ lab_credentials_file }}",
     # The pods, as the playbooks find them: pod_of, part_of, pods {hosts, addresses}.
     "class": "{{ groups['all'] | lab_pods(hostvars, groups['pbx']) }}",
@@ -142,14 +142,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("lab_user", [user["name"] for user in users])
 
 
+def _secrets_file(path: str) -> dict[str, Any]:
+    """A secrets file as the lab reads it: plain YAML, or Vault-encrypted (opened with the
+    vault password Ansible is given, ANSIBLE_VAULT_PASSWORD_FILE)."""
+    text = Path(path).read_text() if Path(path).exists() else ""
+    if text.startswith("$ANSIBLE_VAULT"):
+        vault = shutil.which("ansible-vault", path=str(Path(sys.executable).parent)) or "ansible-vault"
+        text = subprocess.run([vault, "view", path], check=True, capture_output=True, text=True).stdout
+    return yaml.safe_load(text) or {}
+
+
 @functools.cache
 def lab_of(pod: str) -> Lab:
     """Pod `pod` of the lab under test, with the secrets its phones register with."""
     found = _pod_description(pod)
     entry = found["class"]["pods"][pod]
-    stored = yaml.safe_load(Path(found["credentials_file"]).read_text()) or {}
-    pod_secrets = (stored.get("pods") or {}).get(pod) or {}
-    secrets = {kind: {**pod_secrets.get(kind, {}), **(found["inventory_secrets"] or {}).get(kind, {})}
+    # The pod's generated secrets, under those the instructor chose (lab_secrets_file).
+    layers = [(_secrets_file(found["credentials_file"]).get("pods") or {}).get(pod) or {}]
+    if found["secrets_file"]:
+        layers.append((_secrets_file(found["secrets_file"]).get("pods") or {}).get(pod) or {})
+    secrets = {kind: {name: str(value) for layer in layers for name, value in (layer.get(kind) or {}).items()}
                for kind in ("users", "trunks", "pins")}
     described = found["description"]
     return Lab(
@@ -241,9 +253,9 @@ def converge(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """
     folder = tmp_path_factory.mktemp("converge")
 
-    def run(extra_vars: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(extra_vars: dict[str, Any] | None = None, limit: str | None = None) -> subprocess.CompletedProcess[str]:
         playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
-        command = [playbook, "-i", _inventory(), str(REPO / "site.yml")]
+        command = [playbook, "-i", _inventory(), str(REPO / "site.yml")] + (["--limit", limit] if limit else [])
         if extra_vars:
             extra = folder / "extra-vars.json"
             extra.write_text(json.dumps(extra_vars))

@@ -121,6 +121,28 @@ def test_calls_in_every_pod_at_the_same_time_complete() -> None:
         assert echoed_fraction(call.sent, answered.received, after=1.0) > 0.8, pod
 
 
+def test_a_chosen_secret_holding_every_special_character_is_in_force_as_written() -> None:
+    """Secrets chosen in a Vault file (the README's route; Molecule's pod 2, written by
+    molecule/default/prepare.yml) are the ones the PBXs use, even one that holds Jinja, YAML
+    and Asterisk config syntax: its phone registers and calls across the trunk with audio."""
+    if not any(lab_of(pod).settings.get("lab_secrets_file") for pod in pods()):
+        pytest.skip("the inventory under test chooses no secrets (lab_secrets_file)")
+    chosen = [(pod, user, secret) for pod in pods() for user, secret in lab_of(pod).secrets["users"].items()
+              if all(c in secret for c in ";#{}'\"\\")]
+    assert chosen, "no pod of the lab under test has a chosen secret holding ; # { } ' \" \\"
+    for pod, user, secret in chosen:
+        lab = lab_of(pod)
+        callee = next(u["name"] for u in lab.users if u["host"] != lab.user(user)["host"])
+        phones = _phones(lab.containers[lab.testers[0]])
+        assert phones.register(user, secret, lab.registrar_of(user)) == 200, pod
+        answering = phones.answer_in_background(
+            callee, secret=lab.secret(callee), registrar=lab.registrar_of(callee), capture=True)
+        call = phones.call(user, secret, lab.registrar_of(user), lab.user(callee)["extension"], seconds=5)
+        answered = answering.wait()
+        assert call.completed, f"{pod}: {call.log}"
+        assert echoed_fraction(call.sent, answered.received, after=1.0) > 0.8, pod
+
+
 class _Text(HTMLParser):
     """The text a reader sees on a page."""
 

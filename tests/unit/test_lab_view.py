@@ -189,7 +189,7 @@ def test_every_setting_is_declared_with_a_type_and_a_meaning() -> None:
 
 @pytest.mark.parametrize(
     ("name", "fix"),
-    [("lab_user", "did you mean lab_users?"), ("lab_secret", "did you mean lab_secrets?"),
+    [("lab_user", "did you mean lab_users?"), ("lab_secret", "did you mean lab_secrets_file?"),
      ("lab_ring_second", "did you mean lab_ring_seconds?"), ("lab_colour", "remove it")],
 )
 def test_a_misspelt_or_unknown_setting_is_named(name: str, fix: str) -> None:
