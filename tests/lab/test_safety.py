@@ -127,7 +127,7 @@ def extra_address(tester, lab: Lab, address: str):
         tester.run(f"ip addr del {address}/32 dev {device}")
 
 
-def tester_address(lab: Lab, host_octet: int) -> str:
+def address_on_testers_network(lab: Lab, host_octet: int) -> str:
     """An address of the tester's network ending in `host_octet`."""
     return lab.addresses[lab.testers[0]].rsplit(".", 1)[0] + f".{host_octet}"
 
@@ -139,7 +139,7 @@ def in_networks(address: str, networks: list[str]) -> bool:
 @pytest.fixture
 def attacker_address(lab: Lab, tester) -> str:
     """A second address of the tester, in the lab's network, from which a stranger sends."""
-    with extra_address(tester, lab, tester_address(lab, ATTACKER_HOST_OCTET)) as a:
+    with extra_address(tester, lab, address_on_testers_network(lab, ATTACKER_HOST_OCTET)) as a:
         yield a
 
 
@@ -221,7 +221,7 @@ def test_a_mistyped_user_name_costs_one_attempt_as_a_wrong_password_does(
     user = users_on(lab, "vm-a")[0]
     typo = user + user[-1]  # "aminee": a letter typed twice
     assert typo not in [u["name"] for u in lab.users]
-    student = tester_address(lab, MISTYPING_HOST_OCTET)
+    student = address_on_testers_network(lab, MISTYPING_HOST_OCTET)
     assert not in_networks(student, lab.settings["lab_never_banned_networks"])
     with extra_address(tester, lab, student):
         try:
@@ -277,7 +277,7 @@ def test_phones_of_the_never_banned_networks_keep_registering_while_a_stranger_i
 
 def test_a_scanner_trying_user_names_is_banned(lab: Lab, pbx, phones: SippRunner, tester) -> None:
     vm_a, registrar = pbx["vm-a"], lab.addresses["vm-a"]
-    scanner = tester_address(lab, SCANNER_HOST_OCTET)
+    scanner = address_on_testers_network(lab, SCANNER_HOST_OCTET)
     assert not in_networks(scanner, lab.settings["lab_never_banned_networks"])
     # That jail allows twice lab_ban_after_failures requests under unknown names (a phone that
     # mistypes sends two per attempt); a scanner sends one per name.
