@@ -816,6 +816,16 @@ def user_name_problem(lab: Lab, path: str, value: Any) -> list[str]:
     return [f"{path}: {show(value)} is no user's name; use one of lab_users"]
 
 
+def prompt_file_problem(path: str, value: Any, hosts: Hosts = ()) -> list[str]:
+    """A supplied prompt: a .wav inside the inventory's folder, never a path out of it."""
+    if not matches(PROMPT_FILE_RE, value):
+        return [f"{path}: {show(value)} is not a .wav file; convert it to 8 kHz mono 16-bit WAV"]
+    if value.startswith(("/", "~")) or ".." in value.split("/"):
+        return [f"{path}: {show(value)} leads out of the inventory's folder; copy the file into it"
+                " and give its path from there, e.g. prompts/menu1.wav"]
+    return []
+
+
 def prompt_problems(lab: Lab) -> list[str]:
     prompts = lab.get("lab_prompts", {})
     if not isinstance(prompts, Mapping):
@@ -830,8 +840,7 @@ def prompt_problems(lab: Lab) -> list[str]:
         fields = {
             "text": lambda p, v, h=(): [] if isinstance(v, str) and v.strip()
             else [f"{p}: {show(v)} is not a text; write the words to speak"],
-            "file": lambda p, v, h=(): [] if matches(PROMPT_FILE_RE, v)
-            else [f"{p}: {show(v)} is not a .wav file; convert it to 8 kHz mono 16-bit WAV"],
+            "file": prompt_file_problem,
         }
         errors += mapping_problem(path, prompt, fields, (), ())
         if isinstance(prompt, Mapping) and len({"text", "file"} & set(prompt)) != 1:

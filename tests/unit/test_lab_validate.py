@@ -238,6 +238,9 @@ BAD: list[tuple[str, Callable[[], dict], Mutation, tuple[str, ...], str]] = [
     ("prompt-text-and-file", with_(lab_prompts={"menu1": {"text": "x", "file": "m.wav"},
                                                 "menu2": {"file": "m.mp3"}}), nothing,
      ("lab_prompts.menu1", "lab_prompts.menu2.file"), ""),
+    ("prompt-file-climbs-out", with_(lab_prompts={"menu1": {"file": "prompts/../../../etc/menu.wav"},
+                                                 "menu2": {"file": "/etc/menu.wav"}}), nothing,
+     ("lab_prompts.menu1.file", "lab_prompts.menu2.file"), "out of the inventory's folder"),
     ("record-prefix-not-digits", with_(lab_record_prompt_prefix="#4"), nothing, ("lab_record_prompt_prefix",), ""),
     ("moh-seconds-zero", with_(lab_moh_seconds=0), nothing, ("lab_moh_seconds",), ""),
 ]  # fmt: skip

@@ -94,9 +94,11 @@ def main() -> None:
             for name in missing:
                 spoken = os.path.join(work, name + ".22k.wav")
                 ready = os.path.join(work, name + ".wav")
+                # The text goes on stdin: on the command line, a text starting with "-"
+                # would be read as an option.
                 module.run_command(
-                    ["espeak-ng", "-v", params["voice"], "-w", spoken, params["prompts"][name]],
-                    check_rc=True,
+                    ["espeak-ng", "-v", params["voice"], "-w", spoken, "--stdin"],
+                    data=params["prompts"][name], check_rc=True,
                 )
                 module.run_command(
                     ["sox", spoken, "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
