@@ -6,9 +6,13 @@ prints one card per pod and hands it to the group:
 
 - `lab_pod_card` makes the card: a self-contained HTML page (inline CSS, no script, nothing
   fetched), with one cut-out section per student (where to register, SIP user name and password,
-  voicemail number and PIN) and, once, the numbers to dial (users, then services). It shows
-  only the pod it is given; trunk secrets are never on it.
+  voicemail number and PIN; given the students' phone settings (lab_phones.lab_phone_card), the
+  names of their phone files and a QR code of their account, as inline SVG) and, once, the
+  numbers to dial (users, then services). It shows only the pod it is given; trunk secrets are
+  never on it.
 - `lab_pod_summary` is the pod's one line for the terminal: addresses and where its card is.
+- `lab_pod_files_prefix` is where a pod's files go (its card, its students' phone files):
+  beside the credentials file, named after it and the pod.
 
 Every value printed into the page is HTML-escaped, and its braces are written as character
 references, so a secret such as `<&"'{{` reads back exactly and the page never holds `{{`,
@@ -51,6 +55,8 @@ td.dial { font: 11pt ui-monospace, "DejaVu Sans Mono", Consolas, monospace; whit
 tr { break-inside: avoid; page-break-inside: avoid; }
 thead { display: table-header-group; }
 .note { font-size: 9.5pt; color: #333; }
+figure.qr { margin: .6em 0 0; display: flex; gap: 1em; align-items: center; }
+figure.qr svg { width: 34mm; height: 34mm; flex: none; }
 @page { size: A4; margin: 12mm; }
 @media print {
   body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
@@ -334,6 +340,27 @@ def _service_rows(description: Mapping[str, Any]) -> list[Row]:
     ]
 
 
+def _phone_fields(phone: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
+    """The names of a student's phone files (lab_phones.lab_phone_card), one line a phone."""
+    return [
+        (f"{kind} settings", f"file {name}" if name else "none: its file cannot hold your password, type it in",
+         False)
+        for kind, name in phone.get("files", {}).items()
+    ]
+
+
+def _render_qr(phone: Mapping[str, Any]) -> str:
+    """The student's QR code: segno's SVG as it is (a path drawn from the code's modules: it
+    holds no text of ours), with what it holds in words."""
+    if not phone.get("qr_svg"):
+        return ""
+    return (
+        f'<figure class="qr">{phone["qr_svg"]}<figcaption class="note">Your account as a SIP URI '
+        "(sip:user:password@server:port;transport=udp), for a phone to read instead of typing it."
+        "</figcaption></figure>"
+    )
+
+
 def _render_fields(fields: list[tuple[str, str, bool]]) -> str:
     items = []
     for label, value, typed in fields:
@@ -381,25 +408,28 @@ def lab_pod_card(
     addresses: Mapping[str, str],
     secrets: Mapping[str, Any],
     lab_name: str = "tp3",
+    phones: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """The printable HTML card of pod `pod`: a section per student, then the numbers to dial.
 
     `description` holds the lab settings (lab_description: keys with their `lab_` prefix); a
     missing service setting leaves its line off the card. `addresses` maps each part
     (vm-a, vm-b) to this pod's address; `secrets` is this pod's {"users": {name: password},
-    "pins": {name: PIN}, ...}: trunk secrets are not read. Raises ValueError when a part has
-    no address or a user no password (naming them, never a secret).
+    "pins": {name: PIN}, ...}: trunk secrets are not read. `phones` (lab_phones.lab_phone_card)
+    gives, by user, the names of their phone files and the SVG of their QR code. Raises
+    ValueError when a part has no address or a user no password (naming them, never a secret).
     """
     port = description.get("lab_sip_port") or DEFAULT_SIP_PORT
     students = []
     for user in description.get("lab_users") or []:
         registrar = f"{_address(addresses, str(user['host']), pod)}:{port}"
         fields = _student_fields(user, description, registrar, secrets, pod)
+        phone = (phones or {}).get(str(user["name"])) or {}
         students.append(
             f'<section class="student" id="user-{_e(user["name"])}">\n'
             f"<h2>{_e(user['name'])} — extension {_e(user['extension'])}</h2>\n"
             f'<p class="note">{_e(lab_name)}, {_e(pod)}</p>\n'
-            f"{_render_fields(fields)}\n</section>"
+            f"{_render_fields(fields + _phone_fields(phone))}\n{_render_qr(phone)}</section>"
         )
     numbers = "\n".join(
         table
@@ -429,10 +459,16 @@ def lab_pod_summary(pod: str, addresses: Mapping[str, str], card_path: str) -> s
     return "  ".join([*pieces, f"card: {_one_line(card_path)}"])
 
 
+def lab_pod_files_prefix(credentials_file: str, pod: str) -> str:
+    """Where pod `pod`'s files go: beside the credentials file, named after both. Its card
+    adds `.html`; each student's phone files add `-<user>.<kind>` (lab_phones.py)."""
+    stem = credentials_file[: -len(".yml")] if credentials_file.endswith(".yml") else credentials_file
+    return f"{stem}-{pod}"
+
+
 def lab_card_path(credentials_file: str, pod: str) -> str:
     """Where pod `pod`'s card is written: beside the credentials file, named after both."""
-    stem = credentials_file[: -len(".yml")] if credentials_file.endswith(".yml") else credentials_file
-    return f"{stem}-{pod}.html"
+    return f"{lab_pod_files_prefix(credentials_file, pod)}.html"
 
 
 def lab_class_summary(pods: Mapping[str, Any], credentials_file: str) -> list[str]:
@@ -456,5 +492,6 @@ class FilterModule:
             "lab_pod_card": lab_pod_card,
             "lab_pod_summary": lab_pod_summary,
             "lab_card_path": lab_card_path,
+            "lab_pod_files_prefix": lab_pod_files_prefix,
             "lab_class_summary": lab_class_summary,
         }

@@ -284,12 +284,43 @@ def test_ansible_finds_the_filters() -> None:
         "lab_pod_card": lab_cards.lab_pod_card,
         "lab_pod_summary": lab_cards.lab_pod_summary,
         "lab_card_path": lab_cards.lab_card_path,
+        "lab_pod_files_prefix": lab_cards.lab_pod_files_prefix,
         "lab_class_summary": lab_cards.lab_class_summary,
     }
 
 
 def test_each_pods_card_sits_beside_the_credentials_file() -> None:
     assert lab_cards.lab_card_path("/x/credentials/classroom.yml", "pod07") == "/x/credentials/classroom-pod07.html"
+    assert lab_cards.lab_pod_files_prefix("/x/credentials/classroom.yml", "pod07") == "/x/credentials/classroom-pod07"
+
+
+def test_each_student_finds_their_phone_files_and_qr_code_in_their_own_section(lab) -> None:
+    svg = '<svg viewBox="0 0 37 37" class="segno"><path class="qrline" stroke="#000" d="M4 4.5h7"/></svg>'
+    phones = {
+        u["name"]: {
+            "files": {"MicroSIP": f"classroom-pod07-{u['name']}.microsip.ini",
+                      "Linphone": f"classroom-pod07-{u['name']}.linphone.xml",
+                      "baresip": f"classroom-pod07-{u['name']}.baresip-accounts"},
+            "qr_svg": svg.replace("37", str(30 + n)),
+        }
+        for n, u in enumerate(lab["lab_users"])
+    }
+    page = lab_cards.lab_pod_card(lab, "pod07", POD07, pod_secrets(lab, "pod07"), "tp3", phones)
+    parsed = Card(page)
+    for n, user in enumerate(lab["lab_users"]):
+        fields = parsed.fields[f"user-{user['name']}"]
+        assert fields["MicroSIP settings"] == f"file classroom-pod07-{user['name']}.microsip.ini"
+        assert fields["Linphone settings"] == f"file classroom-pod07-{user['name']}.linphone.xml"
+        assert fields["baresip settings"] == f"file classroom-pod07-{user['name']}.baresip-accounts"
+        assert "as a SIP URI" in parsed.section_text[f"user-{user['name']}"]
+    # Each section holds its own code: the SVG as given, inside that student's section.
+    sections = page.split('<section class="student"')[1:]
+    assert [s.count("<svg") for s in sections] == [1] * len(lab["lab_users"])
+    assert [f'viewBox="0 0 {30 + n} {30 + n}"' in s for n, s in enumerate(sections)] == [True] * len(sections)
+    assert not {"script", "img", "a"} & {tag for tag, _ in parsed.tags}
+    # Without phone settings, the card is as before: no file names, no code.
+    plain = Card(lab_cards.lab_pod_card(lab, "pod07", POD07, pod_secrets(lab, "pod07")))
+    assert "MicroSIP settings" not in plain.fields["user-amine"] and "<svg" not in plain.text
 
 
 def test_the_class_summary_is_one_line_per_pod_with_its_pbxs_only() -> None:
