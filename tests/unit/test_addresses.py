@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from entry_point import pbx_inventory, site
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "roles" / "asterisk" / "templates" / "etc" / "asterisk"
@@ -184,26 +183,8 @@ def test_each_inbound_context_is_defined_by_the_template_named_for_it(context: s
 # ------------------------------------------------------------- through the real entry point
 
 
-def site(tmp_path: Path, inventory: dict) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run([str(playbook), "-i", str(tmp_path / "hosts.yml"), str(ROOT / "site.yml")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-
-
-def pod_hosts(tmp_path: Path, **extra: dict) -> dict:
-    # 192.0.2.0/24 (TEST-NET-1) is never routed; nothing here connects anyway.
-    hosts = {"vm-a": {"lab_address": "192.0.2.153"}, "vm-b": {"lab_address": "192.0.2.154"}}
-    for name, variables in extra.items():
-        hosts[name.replace("_", "-")] = variables
-    return {"all": {"vars": {"lab_credentials_file": str(tmp_path / "credentials.yml"),
-                             "ansible_connection": "local"},
-                    "children": {"pbx": {"hosts": hosts}}}}
-
-
 def test_site_refuses_a_pbx_address_out_of_range_before_any_host_changes(tmp_path: Path) -> None:
-    run = site(tmp_path, pod_hosts(tmp_path, vm_b={"lab_address": "192.168.1.354"}))
+    run = site(tmp_path, pbx_inventory(tmp_path, vm_b={"lab_address": "192.168.1.354"}))
     assert run.returncode != 0
     assert ("pod pod1: vm-b: lab_address: '192.168.1.354' is not an IPv4 address; write the machine's"
             " address" in run.stdout), run.stdout[-2000:]
@@ -212,7 +193,7 @@ def test_site_refuses_a_pbx_address_out_of_range_before_any_host_changes(tmp_pat
 
 
 def test_site_refuses_a_provider_address_with_its_port_and_an_unknown_inbound_context(tmp_path: Path) -> None:
-    inventory = pod_hosts(tmp_path)
+    inventory = pbx_inventory(tmp_path)
     inventory["all"]["vars"].update(lab_provider_address="sip.kaiba.corp:5600",
                                     lab_trunks=trunks(1, inbound={"context": "ivr", "extension": "s"}))
     run = site(tmp_path, inventory)

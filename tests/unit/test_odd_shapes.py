@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from entry_point import pbx_inventory, site
 
 ROOT = Path(__file__).resolve().parents[2]
 PBX = ["vm-a", "vm-b"]
@@ -152,26 +151,8 @@ def test_an_odd_inventory_variable_is_a_message_naming_host_and_variable(vm_a: d
 # ------------------------------------------------------------- through the real entry point
 
 
-def site(tmp_path: Path, inventory: dict) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    playbook = Path(sys.executable).parent / "ansible-playbook"
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run([str(playbook), "-i", str(tmp_path / "hosts.yml"), str(ROOT / "site.yml")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-
-
-def pod_hosts(tmp_path: Path, **extra: dict) -> dict:
-    # 192.0.2.0/24 (TEST-NET-1) is never routed; nothing here connects anyway.
-    hosts = {"vm-a": {"lab_address": "192.0.2.153"}, "vm-b": {"lab_address": "192.0.2.154"}}
-    for name, variables in extra.items():
-        hosts[name.replace("_", "-")] = variables
-    return {"all": {"vars": {"lab_credentials_file": str(tmp_path / "credentials.yml"),
-                             "ansible_connection": "local"},
-                    "children": {"pbx": {"hosts": hosts}}}}
-
-
 def test_site_says_what_is_wrong_with_users_as_a_string_and_a_trunk_without_keys(tmp_path: Path) -> None:
-    inventory = pod_hosts(tmp_path)
+    inventory = pbx_inventory(tmp_path)
     inventory["all"]["vars"].update(lab_users="amine", lab_trunks=[{"name": "t", "registrar": ["vm-a"]}])
     run = site(tmp_path, inventory)
     assert run.returncode != 0
@@ -184,7 +165,7 @@ def test_site_says_what_is_wrong_with_users_as_a_string_and_a_trunk_without_keys
 
 
 def test_site_says_what_is_wrong_with_a_numbered_pod_and_an_address_list(tmp_path: Path) -> None:
-    run = site(tmp_path, pod_hosts(tmp_path, pod2_vm_a={"lab_pod": 2, "lab_part": "vm-a", "lab_address": "192.0.2.155"},
+    run = site(tmp_path, pbx_inventory(tmp_path, pod2_vm_a={"lab_pod": 2, "lab_part": "vm-a", "lab_address": "192.0.2.155"},
                                    pod2_vm_b={"lab_pod": "pod2", "lab_part": "vm-b", "lab_address": ["192.0.2.156"]}))
     assert run.returncode != 0
     assert "pod2-vm-a: lab_pod: 2 is not a pod name" in run.stdout, run.stdout[-2000:]

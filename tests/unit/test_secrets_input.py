@@ -10,7 +10,6 @@ site.yml imports), so nothing is configured on this machine.
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from entry_point import ROOT, pbx_inventory, site
+
 _spec = importlib.util.spec_from_file_location("asterisk_conf", ROOT / "plugins" / "filter" / "asterisk_conf.py")
 asterisk_conf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(asterisk_conf)
@@ -39,15 +39,7 @@ def chosen_secrets(**users: str) -> dict:
 
 
 def run(tmp_path: Path, playbook: str, inventory_vars: dict, *extra: str) -> subprocess.CompletedProcess[str]:
-    inventory = {"all": {"vars": {"lab_credentials_file": str(tmp_path / "credentials.yml"),
-                                  "ansible_connection": "local", **inventory_vars},
-                         "children": {"pbx": {"hosts": {"vm-a": {"lab_address": "192.0.2.153"},
-                                                        "vm-b": {"lab_address": "192.0.2.154"}}}}}}
-    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
-               str(ROOT / playbook), *extra]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return site(tmp_path, pbx_inventory(tmp_path, inventory_vars), *extra, playbook=playbook)
 
 
 def vault(tmp_path: Path, name: str, data: dict) -> tuple[Path, Path]:

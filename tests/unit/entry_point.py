@@ -1,0 +1,36 @@
+"""Run the project's real playbooks on throw-away inventories whose hosts are never reached.
+
+Shared by the unit tests that check what site.yml (or one of the playbooks it imports)
+refuses or writes on the controller, before any host would be contacted.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def site(tmp_path: Path, inventory: dict, *args: str, playbook: str = "site.yml") -> subprocess.CompletedProcess[str]:
+    """ansible-playbook `playbook` (from the repository's root) on `inventory`, with `args`."""
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(inventory))
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.yml"),
+               str(ROOT / playbook), *args]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def pbx_inventory(tmp_path: Path, all_vars: dict | None = None, **extra: dict) -> dict:
+    """One pod (vm-a, vm-b) in group pbx, plus `extra` hosts (vm_b=... names vm-b), with the
+    credentials file in `tmp_path`. 192.0.2.0/24 (TEST-NET-1) is never routed."""
+    hosts = {"vm-a": {"lab_address": "192.0.2.153"}, "vm-b": {"lab_address": "192.0.2.154"}}
+    for name, variables in extra.items():
+        hosts[name.replace("_", "-")] = variables
+    return {"all": {"vars": {"lab_credentials_file": str(tmp_path / "credentials.yml"),
+                             "ansible_connection": "local", **(all_vars or {})},
+                    "children": {"pbx": {"hosts": hosts}}}}
