@@ -1,0 +1,55 @@
+"""asterisk_prompts speaks each missing prompt's text without letting the text be read as an
+option: the module runs as Ansible runs it, with stand-ins for espeak-ng and sox on PATH that
+record what they were given."""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+MODULE = Path(__file__).resolve().parents[2] / "roles" / "asterisk" / "library" / "asterisk_prompts.py"
+
+# espeak-ng keeps its arguments and what came on stdin, and writes the file after -w; sox
+# copies its input to its output (argument 10: sox IN -r 8000 -c 1 -b 16 -e signed-integer OUT ...).
+ESPEAK = """#!/bin/sh
+printf '%s\\n' "$@" > "$RECORD/espeak.args"
+cat > "$RECORD/espeak.stdin"
+while [ "$1" != "-w" ]; do shift; done
+printf 'RIFF' > "$2"
+"""
+SOX = """#!/bin/sh
+cp "$1" "${10}"
+"""
+
+
+@pytest.mark.parametrize("text", ["-w /tmp/elsewhere.wav --version", "Presser 1 pour l'accueil; $HOME `id`"])
+def test_the_text_is_spoken_from_stdin_never_as_an_argument(tmp_path: Path, text: str) -> None:
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name, script in (("espeak-ng", ESPEAK), ("sox", SOX)):
+        (tools / name).write_text(script)
+        (tools / name).chmod(0o755)
+    prompts = tmp_path / "custom"
+    args = {"ANSIBLE_MODULE_ARGS": {
+        "directory": str(prompts), "prompts": {"menu1": text}, "voice": "fr",
+        "owner": pwd.getpwuid(os.getuid()).pw_name, "group": grp.getgrgid(os.getgid()).gr_name,
+    }}
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps(args))
+    env = dict(os.environ, PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(tmp_path))
+    done = subprocess.run([sys.executable, str(MODULE), str(arguments)], capture_output=True, text=True, env=env)
+    result = json.loads(done.stdout)
+    assert result["changed"] and result["made"] == ["menu1"], result
+    given = (tmp_path / "espeak.args").read_text().splitlines()
+    assert given[:2] == ["-v", "fr"] and given[-1] == "--stdin", given
+    assert not any(text in argument for argument in given)
+    assert (tmp_path / "espeak.stdin").read_text().rstrip("\n") == text
+    assert (prompts / "menu1.wav").read_bytes() == b"RIFF"
+    assert not Path("/tmp/elsewhere.wav").exists()
