@@ -8,15 +8,15 @@ PLAYBOOK := ansible-playbook -i inventory/local
 PODS ?= 1
 export LAB_PODS := $(PODS)
 
-.PHONY: lab test down wipe images docker venv lint unit molecule bench clean-images
+.PHONY: lab test down wipe images docker venv lint unit molecule local-lab-test bench clean-images
 
 ## lab: build and start the local lab (PODS pods of VM A, VM B, tester, provider), write the phone cards
 lab: venv docker
 	$(PLAYBOOK) playbooks/local-lab-up.yml
 	$(PLAYBOOK) site.yml
 
-## test: lint, unit tests, then the Molecule scenario (converge, idempotence, calls through SIPp)
-test: lint unit molecule
+## test: lint, unit tests, the Molecule scenario (converge, idempotence, calls through SIPp), then the local lab
+test: lint unit molecule local-lab-test
 
 ## down: remove every pod's containers and networks (students' work, images, apt cache and credentials stay)
 down: venv
@@ -46,11 +46,20 @@ lint: venv
 unit: venv
 	pytest -q tests/unit
 
-# The test lab's students' work volumes go with the lab (molecule.yml), before the run.
 molecule: images
-	molecule destroy
-	docker volume ls -q --filter name=asterisk-lab-test-work- | xargs -r docker volume rm
 	molecule test --no-command-borders
+
+# The local lab as `make lab` builds it: what students made outlives make down && make lab.
+# It needs a machine without a local lab or students' work (it would mix in, then be wiped),
+# and leaves none.
+local-lab-test: venv docker
+	@if docker ps -aq --filter label=asterisk-lab.lab=asterisk-lab | grep -q . \
+	  || docker volume ls -q --filter label=asterisk-lab.lab=asterisk-lab | grep -q .; then \
+	  echo "make local-lab-test: this machine has a local lab or its students' work, which the test" \
+	       "would mix in and then delete; make wipe first if it may go"; exit 1; fi
+	$(MAKE) lab
+	pytest -q -m local_lab tests/lab
+	$(MAKE) wipe
 
 ## bench: pods' provision, re-run, 30-pod validation and memory against floors (BENCH_PODS=1,2,4,8)
 bench: images

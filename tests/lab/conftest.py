@@ -135,6 +135,12 @@ def _container(host: str, connection: str, ansible_host: str) -> str:
     return (ansible_host or host) if "docker" in connection else host
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "local_lab: drives the local lab with make (make local-lab-test); not run by Molecule"
+    )
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """`lab_user` runs a test once for each user of the lab description."""
     if "lab_user" in metafunc.fixturenames:
@@ -253,9 +259,9 @@ def converge(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """
     folder = tmp_path_factory.mktemp("converge")
 
-    def run(extra_vars: dict[str, Any] | None = None, limit: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(extra_vars: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
         playbook = shutil.which("ansible-playbook", path=str(Path(sys.executable).parent)) or "ansible-playbook"
-        command = [playbook, "-i", _inventory(), str(REPO / "site.yml")] + (["--limit", limit] if limit else [])
+        command = [playbook, "-i", _inventory(), str(REPO / "site.yml")]
         if extra_vars:
             extra = folder / "extra-vars.json"
             extra.write_text(json.dumps(extra_vars))
