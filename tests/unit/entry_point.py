@@ -1,4 +1,5 @@
-"""Run the project's real playbooks on throw-away inventories whose hosts are never reached.
+"""Run the project's real playbooks on throw-away inventories whose hosts are never reached,
+and load its filter plugins as plain modules.
 
 Shared by the unit tests that check what site.yml (or one of the playbooks it imports)
 refuses or writes on the controller, before any host would be contacted.
@@ -6,10 +7,12 @@ refuses or writes on the controller, before any host would be contacted.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 
@@ -34,3 +37,12 @@ def pbx_inventory(tmp_path: Path, all_vars: dict | None = None, **extra: dict) -
     return {"all": {"vars": {"lab_credentials_file": str(tmp_path / "credentials.yml"),
                              "ansible_connection": "local", **(all_vars or {})},
                     "children": {"pbx": {"hosts": hosts}}}}
+
+
+def filter_plugin(name: str) -> ModuleType:
+    """plugins/filter/<name>.py, imported as module `name` (as Ansible would find it)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "filter" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module

@@ -7,30 +7,20 @@ addresses, plugins/filter/lab_validate.py lab_errors for the lab description).
 from __future__ import annotations
 
 import copy
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from entry_point import pbx_inventory, site
+from entry_point import filter_plugin, pbx_inventory, site
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "roles" / "asterisk" / "templates" / "etc" / "asterisk"
 PBX = ["vm-a", "vm-b"]
 
 
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "filter" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-lab_validate, lab_view = _load("lab_validate"), _load("lab_view")
+lab_validate, lab_view = filter_plugin("lab_validate"), filter_plugin("lab_view")
 
 
 def errors_of(**given: Any) -> list[str]:

@@ -10,28 +10,18 @@ curated cases below must name the variable.
 from __future__ import annotations
 
 import copy
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from entry_point import pbx_inventory, site
+from entry_point import filter_plugin, pbx_inventory, site
 
 ROOT = Path(__file__).resolve().parents[2]
 PBX = ["vm-a", "vm-b"]
 
 
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "plugins" / "filter" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-lab_validate, lab_view = _load("lab_validate"), _load("lab_view")
+lab_validate, lab_view = filter_plugin("lab_validate"), filter_plugin("lab_view")
 REFERENCE = lab_view.lab_description({})
 # Values of every shape YAML can give, empty and not.
 ODD = [None, 0, 7, -1, 2.5, True, "", "x", " ", "a\nb", [], ["x"], [1], [None], [[]], [{}], {}, {"a": 1}, {"x": []}]
