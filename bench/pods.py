@@ -158,7 +158,10 @@ def bench_inventory(folder: Path, pods: int) -> Path:
                 "local_lab_network": network(k),
                 "local_lab_subnet": f"{subnet}.0/24",
             }
-    return write_inventory(folder / f"pods-{pods}.yml", hosts, {"local_lab_name": NAME})
+    # Each count starts cold: removing a bench's pods deletes their students' work volumes
+    # too (prompts spoken earlier would otherwise be found, not made).
+    return write_inventory(folder / f"pods-{pods}.yml", hosts,
+                           {"local_lab_name": NAME, "local_lab_delete_student_work": True})
 
 
 def validation_inventory(folder: Path, pods: int) -> Path:
