@@ -466,6 +466,11 @@ def lab_pod_files_prefix(credentials_file: str, pod: str) -> str:
     return f"{stem}-{pod}"
 
 
+def lab_pod_files_prefix_of(pod: str, credentials_file: str) -> str:
+    """lab_pod_files_prefix with the pod first, to map over a list of pods in Jinja."""
+    return lab_pod_files_prefix(credentials_file, pod)
+
+
 def lab_card_path(credentials_file: str, pod: str) -> str:
     """Where pod `pod`'s card is written: beside the credentials file, named after both."""
     return f"{lab_pod_files_prefix(credentials_file, pod)}.html"
@@ -493,5 +498,6 @@ class FilterModule:
             "lab_pod_summary": lab_pod_summary,
             "lab_card_path": lab_card_path,
             "lab_pod_files_prefix": lab_pod_files_prefix,
+            "lab_pod_files_prefix_of": lab_pod_files_prefix_of,
             "lab_class_summary": lab_class_summary,
         }

@@ -37,9 +37,7 @@ User names are the lab's (letters, digits, `_`, `.`, `-`; lab_validate.py): noth
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -524,18 +522,6 @@ def lab_class_phone_files(
     ]
 
 
-def lab_file_current(path: str, content: str, mode: str = "0600") -> bool:
-    """Whether the controller's file `path` already holds exactly `content` with `mode`.
-    Read in-process, like a lookup: a re-run skips the unchanged files without running a
-    module for each (about a second apiece; a class of 30 pods has 450 phone files)."""
-    try:
-        with open(path, "rb") as file:
-            held = file.read()
-        return held == content.encode() and stat.S_IMODE(os.stat(path).st_mode) == int(mode, 8)
-    except OSError:
-        return False
-
-
 class FilterModule:
     """Students' phone settings: files to import and the card's QR codes."""
 
@@ -546,5 +532,4 @@ class FilterModule:
             "lab_phone_card": lab_phone_card,
             "lab_class_phone_problems": lab_class_phone_problems,
             "lab_class_phone_files": lab_class_phone_files,
-            "lab_file_current": lab_file_current,
         }

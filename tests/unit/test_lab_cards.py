@@ -285,6 +285,7 @@ def test_ansible_finds_the_filters() -> None:
         "lab_pod_summary": lab_cards.lab_pod_summary,
         "lab_card_path": lab_cards.lab_card_path,
         "lab_pod_files_prefix": lab_cards.lab_pod_files_prefix,
+        "lab_pod_files_prefix_of": lab_cards.lab_pod_files_prefix_of,
         "lab_class_summary": lab_cards.lab_class_summary,
     }
 

@@ -25,6 +25,7 @@ import io
 import os
 import secrets as random_secrets
 import stat
+import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -488,15 +489,27 @@ def test_the_class_functions_read_each_pods_first_pbx(lab) -> None:
     assert read_baresip(chhinyleboss["content"])["uri"] == "sip:chhinyleboss@10.0.2.2:5060;transport=udp"
 
 
-def test_a_file_is_current_only_with_the_same_bytes_and_mode_0600(tmp_path: Path) -> None:
-    path = tmp_path / "x.ini"
-    assert not lab_phones.lab_file_current(str(path), "a{{ b }}\n")
-    path.write_text("a{{ b }}\n")
-    path.chmod(0o644)
-    assert not lab_phones.lab_file_current(str(path), "a{{ b }}\n")
-    path.chmod(0o600)
-    assert lab_phones.lab_file_current(str(path), "a{{ b }}\n")
-    assert not lab_phones.lab_file_current(str(path), "a{{ b }}")
+def lab_files(tmp_path: Path, files: dict[str, str], check_mode: bool = False) -> dict:
+    """playbooks/library/lab_files.py, run as Ansible runs a module."""
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"files": files, "_ansible_check_mode": check_mode}}))
+    done = subprocess.run([sys.executable, str(ROOT / "playbooks" / "library" / "lab_files.py"), str(arguments)],
+                          capture_output=True, text=True)
+    return json.loads(done.stdout)
+
+
+def test_phone_files_are_written_0600_once_and_rewritten_when_their_bytes_or_mode_differ(tmp_path: Path) -> None:
+    path = str(tmp_path / "x.ini")
+    assert lab_files(tmp_path, {path: "a{{ b }}\n"}, check_mode=True)["changed"]
+    assert not Path(path).exists()
+    assert lab_files(tmp_path, {path: "a{{ b }}\n"})["written"] == [path]
+    assert Path(path).read_text() == "a{{ b }}\n" and Path(path).stat().st_mode & 0o777 == 0o600
+    assert not lab_files(tmp_path, {path: "a{{ b }}\n"})["changed"]
+    Path(path).chmod(0o644)
+    assert lab_files(tmp_path, {path: "a{{ b }}\n"})["changed"] and Path(path).stat().st_mode & 0o777 == 0o600
+    result = lab_files(tmp_path, {path: "a{{ b }}"})
+    assert result["changed"] and Path(path).read_text() == "a{{ b }}"
+    assert "a{{ b }}" not in json.dumps(result)  # the content is never logged
 
 
 def test_ansible_finds_the_filters() -> None:
@@ -506,7 +519,6 @@ def test_ansible_finds_the_filters() -> None:
         "lab_phone_card": lab_phones.lab_phone_card,
         "lab_class_phone_problems": lab_phones.lab_class_phone_problems,
         "lab_class_phone_files": lab_phones.lab_class_phone_files,
-        "lab_file_current": lab_phones.lab_file_current,
     }
 
 
