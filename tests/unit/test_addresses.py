@@ -45,7 +45,7 @@ def class_errors(**vm_a: Any) -> list[str]:
 # (value of lab_provider_address, a fragment of the one message that names it)
 BAD_PROVIDER_HOSTS = [
     ("sip.kaiba.corp:5600", 'gives a port too; write the host alone, "sip.kaiba.corp",'),
-    ("192.168.1.300", "is not an IP address (4 numbers from 0 to 255)"),
+    ("192.0.2.300", "is not an IP address (4 numbers from 0 to 255)"),
     ("sip.kaiba.corp\n[evil]\ntype=endpoint", "holds a space or line break"),
     ("sip kaiba.corp", "holds a space or line break"),
     ("sip:sip.kaiba.corp", "is not an IP address or a DNS host name"),
@@ -100,7 +100,7 @@ def test_a_provider_username_is_refused_by_its_own_name() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["192.168.1.354", "192.168.1", "vm-a.lab", "10.0.0.1/24", ["192.0.2.153"], 3221226137, "2001:db8::153"]
+    "value", ["192.0.2.354", "192.0.2", "vm-a.lab", "10.0.0.1/24", ["192.0.2.153"], 3221226137, "2001:db8::153"]
 )
 def test_a_lab_address_that_is_no_ip_address_is_refused_naming_pod_and_host(value: Any) -> None:
     assert class_errors(lab_address=value) == [
@@ -174,9 +174,9 @@ def test_each_inbound_context_is_defined_by_the_template_named_for_it(context: s
 
 
 def test_site_refuses_a_pbx_address_out_of_range_before_any_host_changes(tmp_path: Path) -> None:
-    run = site(tmp_path, pbx_inventory(tmp_path, vm_b={"lab_address": "192.168.1.354"}))
+    run = site(tmp_path, pbx_inventory(tmp_path, vm_b={"lab_address": "192.0.2.354"}))
     assert run.returncode != 0
-    assert ("pod pod1: vm-b: lab_address: '192.168.1.354' is not an IPv4 address; write the machine's"
+    assert ("pod pod1: vm-b: lab_address: '192.0.2.354' is not an IPv4 address; write the machine's"
             " address" in run.stdout), run.stdout[-2000:]
     assert "no host was changed" in run.stdout
     assert not (tmp_path / "credentials.yml").exists()

@@ -167,9 +167,9 @@ def test_a_scanner_gets_twice_the_requests_a_phone_gets_attempts() -> None:
 
 
 def test_the_never_banned_networks_reach_every_jail_beside_the_pbx_itself() -> None:
-    found = jails(lab_never_banned_networks=["192.168.1.0/24", "10.1.2.3/32"])
+    found = jails(lab_never_banned_networks=["198.51.100.0/24", "10.1.2.3/32"])
     for name in found.sections():
-        assert found[name]["ignoreip"].split() == ["127.0.0.1/8", "::1", "192.168.1.0/24", "10.1.2.3/32"]
+        assert found[name]["ignoreip"].split() == ["127.0.0.1/8", "::1", "198.51.100.0/24", "10.1.2.3/32"]
 
 
 def test_by_default_only_the_pbx_itself_is_never_banned() -> None:
@@ -180,8 +180,8 @@ def test_by_default_only_the_pbx_itself_is_never_banned() -> None:
 
 @pytest.mark.parametrize(("value", "path"), [
     (["172.30.0/24"], "lab_never_banned_networks[0]"),
-    (["192.168.1.0/24", "classroom"], "lab_never_banned_networks[1]"),
-    ("192.168.1.0/24", "lab_never_banned_networks"),
+    (["198.51.100.0/24", "classroom"], "lab_never_banned_networks[1]"),
+    ("198.51.100.0/24", "lab_never_banned_networks"),
 ])
 def test_a_never_banned_network_that_is_none_is_refused(value: Any, path: str) -> None:
     lab = {**lab_view.lab_description({}), "lab_never_banned_networks": value}
@@ -191,5 +191,5 @@ def test_a_never_banned_network_that_is_none_is_refused(value: Any, path: str) -
 
 
 def test_never_banned_networks_written_as_networks_are_accepted() -> None:
-    lab = {**lab_view.lab_description({}), "lab_never_banned_networks": ["192.168.1.0/24", "2001:db8::/32", "10.0.0.7"]}
+    lab = {**lab_view.lab_description({}), "lab_never_banned_networks": ["198.51.100.0/24", "2001:db8::/32", "10.0.0.7"]}
     assert not [e for e in lab_validate.lab_errors(lab, list(ADDRESSES)) if e.startswith("lab_never_banned_networks")]
