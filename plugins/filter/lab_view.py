@@ -99,7 +99,7 @@ def lab_host_view(
     settings = {
         name.removeprefix("lab_"): value
         for name, value in description.items()
-        if name.startswith("lab_") and name != "lab_secrets"
+        if name.startswith("lab_")
     }
     d = description
     pbx = lab_pbx_view(d["lab_users"], d["lab_trunks"], part, addresses, secrets, d["lab_sip_port"])
