@@ -1,0 +1,93 @@
+"""asterisk_packages: the proxy file first, then apt-get for what dpkg does not report installed,
+and nothing at all on a re-run. The module runs as Ansible runs it, with stand-ins for dpkg-query,
+apt-get and apt-config on PATH: dpkg-query reads the installed packages from a file that the
+apt-get stand-in appends to, and apt-get records each call."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+MODULE = Path(__file__).resolve().parents[2] / "roles" / "asterisk" / "library" / "asterisk_packages.py"
+
+DPKG_QUERY = """#!/bin/sh
+shift 2  # --show --showformat=...
+status=0
+for name in "$@"; do
+  if grep -qx "$name" "$RECORD/installed"; then echo "installed $name"
+  else echo "dpkg-query: no packages found matching $name" >&2; status=1; fi
+done
+exit $status
+"""
+APT_GET = """#!/bin/sh
+echo "$DEBIAN_FRONTEND $*" >> "$RECORD/apt-get.calls"
+[ -e "$RECORD/apt-get.fails" ] && { echo "E: Unable to locate package nosuch"; exit 100; }
+case " $* " in *" install "*)
+  for name in "$@"; do case "$name" in -*|install|Dpkg::*) ;; *) echo "$name" >> "$RECORD/installed";; esac; done;;
+esac
+exit 0
+"""
+APT_CONFIG = """#!/bin/sh
+grep -q 'Acquire::http::Proxy "http' "$2"
+"""
+
+
+def run(tmp_path: Path, check_mode: bool = False, **args: object) -> dict:
+    tools = tmp_path / "bin"
+    if not tools.exists():
+        tools.mkdir()
+        for name, script in (("dpkg-query", DPKG_QUERY), ("apt-get", APT_GET), ("apt-config", APT_CONFIG)):
+            (tools / name).write_text(script)
+            (tools / name).chmod(0o755)
+        (tmp_path / "installed").write_text("asterisk\n")
+    module_args = {"proxy_file": str(tmp_path / "01proxy"), "update_cache_seconds": 0,
+                   "_ansible_check_mode": check_mode, **args}  # fmt: skip
+    arguments = tmp_path / "args.json"
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": module_args}))
+    env = dict(os.environ, PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(tmp_path))
+    done = subprocess.run([sys.executable, str(MODULE), str(arguments)], capture_output=True, text=True, env=env)
+    return json.loads(done.stdout)
+
+
+def apt_calls(tmp_path: Path) -> list[str]:
+    calls = tmp_path / "apt-get.calls"
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_the_proxy_is_set_first_then_only_the_missing_packages_are_installed(tmp_path: Path) -> None:
+    wanted = ["asterisk", "asterisk-core-sounds-fr", "fail2ban"]
+    result = run(tmp_path, packages=wanted, proxy="http://apt-cache:3142")
+    assert result["changed"] and result["installed"] == ["asterisk-core-sounds-fr", "fail2ban"], result
+    assert (tmp_path / "01proxy").read_text().endswith('Acquire::http::Proxy "http://apt-cache:3142";\n')
+    update, install = apt_calls(tmp_path)
+    assert update == "noninteractive -q update"
+    assert install.startswith("noninteractive -q -y --no-install-recommends") and install.endswith(
+        "install asterisk-core-sounds-fr fail2ban")
+    # A re-run asks dpkg and stops there.
+    again = run(tmp_path, packages=wanted, proxy="http://apt-cache:3142")
+    assert not again["changed"] and again["installed"] == [] and len(apt_calls(tmp_path)) == 2
+
+
+def test_check_mode_says_what_would_change_and_changes_nothing(tmp_path: Path) -> None:
+    result = run(tmp_path, check_mode=True, packages=["asterisk", "sox"], proxy="http://apt-cache:3142")
+    assert result["changed"] and result["proxy_changed"] and result["installed"] == ["sox"]
+    proxy_diff, packages_diff = result["diff"]
+    assert "apt-cache:3142" in proxy_diff["after"] and packages_diff["after"] == "sox\n"
+    assert not (tmp_path / "01proxy").exists() and apt_calls(tmp_path) == []
+
+
+def test_an_empty_proxy_removes_the_file_and_apt_downloads_straight(tmp_path: Path) -> None:
+    run(tmp_path, packages=["asterisk"], proxy="http://apt-cache:3142")
+    result = run(tmp_path, packages=["asterisk"], proxy="")
+    assert result["changed"] and result["proxy_changed"] and not (tmp_path / "01proxy").exists()
+    assert not run(tmp_path, packages=["asterisk"], proxy="")["changed"]
+
+
+def test_a_failed_install_says_which_packages_and_what_apt_get_said(tmp_path: Path) -> None:
+    (tmp_path / "apt-get.fails").touch()
+    result = run(tmp_path, packages=["asterisk", "nosuch"])
+    assert result["failed"]
+    assert "updating apt's package lists failed" in result["msg"] and "Unable to locate package nosuch" in result["msg"]
