@@ -489,12 +489,35 @@ def lab_class_summary(pods: Mapping[str, Any], credentials_file: str) -> list[st
     ]
 
 
+def lab_class_cards(
+    pods: Mapping[str, Any],
+    plan: Mapping[str, Any],
+    hosts: Mapping[str, Any],
+    phones: Mapping[str, Any],
+    credentials_file: str,
+) -> dict[str, str]:
+    """Every pod's card by the path it is written to (lab_card_path), for one module run.
+
+    Each pod is shown as its first PBX sees it: its description and secrets (lab_class_plan,
+    lab_host_views); `phones` is lab_class_phone_cards, by pod.
+    """
+    cards = {}
+    for pod, entry in pods.items():
+        if not entry.get("first"):
+            continue
+        description = plan[entry["first"]]["description"]
+        named = {"lab_name": description["lab_name"]} if "lab_name" in description else {}
+        cards[lab_card_path(credentials_file, pod)] = lab_pod_card(
+            description, pod, entry["addresses"], hosts[entry["first"]]["secrets"], phones=phones.get(pod), **named)
+    return cards
+
+
 class FilterModule:
     """Classroom pods' cards."""
 
     def filters(self) -> dict[str, Any]:
         return {
-            "lab_pod_card": lab_pod_card,
+            "lab_class_cards": lab_class_cards,
             "lab_pod_summary": lab_pod_summary,
             "lab_card_path": lab_card_path,
             "lab_pod_files_prefix": lab_pod_files_prefix,

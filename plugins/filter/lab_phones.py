@@ -522,6 +522,17 @@ def lab_class_phone_files(
     ]
 
 
+def lab_class_phone_cards(
+    pods: Mapping[str, Any], plan: Mapping[str, Any], hosts: Mapping[str, Any], prefixes: Mapping[str, str]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """lab_phone_card of every pod, by pod; `prefixes` gives each pod's file-name prefix
+    (lab_pod_files_prefix's base name)."""
+    return {
+        pod: lab_phone_card(description, pod, addresses, secrets, prefixes[pod])
+        for pod, description, addresses, secrets in _pods(pods, plan, hosts)
+    }
+
+
 class FilterModule:
     """Students' phone settings: files to import and the card's QR codes."""
 
@@ -529,7 +540,7 @@ class FilterModule:
         return {
             "lab_phone_problems": lab_phone_problems,
             "lab_phone_files": lab_phone_files,
-            "lab_phone_card": lab_phone_card,
             "lab_class_phone_problems": lab_class_phone_problems,
             "lab_class_phone_files": lab_class_phone_files,
+            "lab_class_phone_cards": lab_class_phone_cards,
         }

@@ -281,7 +281,7 @@ def test_the_summary_is_one_line_with_addresses_and_card_and_no_secret(lab) -> N
 def test_ansible_finds_the_filters() -> None:
     filters = lab_cards.FilterModule().filters()
     assert filters == {
-        "lab_pod_card": lab_cards.lab_pod_card,
+        "lab_class_cards": lab_cards.lab_class_cards,
         "lab_pod_summary": lab_cards.lab_pod_summary,
         "lab_card_path": lab_cards.lab_card_path,
         "lab_pod_files_prefix": lab_cards.lab_pod_files_prefix,
@@ -322,6 +322,24 @@ def test_each_student_finds_their_phone_files_and_qr_code_in_their_own_section(l
     # Without phone settings, the card is as before: no file names, no code.
     plain = Card(lab_cards.lab_pod_card(lab, "pod07", POD07, pod_secrets(lab, "pod07")))
     assert "MicroSIP settings" not in plain.fields["user-amine"] and "<svg" not in plain.text
+
+
+def test_every_pods_card_is_written_at_its_path_with_that_pods_secrets_only(lab) -> None:
+    pods = {
+        "pod07": {"first": "pod07-vm-a", "addresses": POD07},
+        "pod08": {"first": "pod08-vm-a", "addresses": POD08},
+        "tester-only": {"first": "", "addresses": {}},
+    }
+    plan = {f"{pod}-vm-a": {"description": {**lab, "lab_name": f"tp-{pod}"}} for pod in ("pod07", "pod08")}
+    hosts = {f"{pod}-vm-a": {"secrets": pod_secrets(lab, pod)} for pod in ("pod07", "pod08")}
+    cards = lab_cards.lab_class_cards(pods, plan, hosts, {"pod07": {}}, "/x/classroom.yml")
+    assert set(cards) == {"/x/classroom-pod07.html", "/x/classroom-pod08.html"}
+    for pod, other in (("pod07", "pod08"), ("pod08", "pod07")):
+        page = cards[f"/x/classroom-{pod}.html"]
+        assert page == lab_cards.lab_pod_card(plan[f"{pod}-vm-a"]["description"], pod, pods[pod]["addresses"],
+                                              hosts[f"{pod}-vm-a"]["secrets"], lab_name=f"tp-{pod}")
+        theirs = [s for kind in pod_secrets(lab, other).values() for s in kind.values()]
+        assert not any(secret in page for secret in theirs)
 
 
 def test_the_class_summary_is_one_line_per_pod_with_its_pbxs_only() -> None:

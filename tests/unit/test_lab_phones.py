@@ -487,6 +487,9 @@ def test_the_class_functions_read_each_pods_first_pbx(lab) -> None:
     assert len(files) == 2 * 5 * 3 and {f["pod"] for f in files} == {"pod1", "pod2"}
     chhinyleboss = next(f for f in files if f["pod"] == "pod2" and f["name"] == "chhinyleboss.baresip-accounts")
     assert read_baresip(chhinyleboss["content"])["uri"] == "sip:chhinyleboss@10.0.2.2:5060;transport=udp"
+    cards = lab_phones.lab_class_phone_cards(pods, plan, hosts, {"pod1": "c-pod1", "pod2": "c-pod2"})
+    assert set(cards) == {"pod1", "pod2"}
+    assert cards["pod2"]["amine"]["files"]["MicroSIP"] == "c-pod2-amine.microsip.ini"
 
 
 def lab_files(tmp_path: Path, files: dict[str, str], check_mode: bool = False) -> dict:
@@ -516,9 +519,9 @@ def test_ansible_finds_the_filters() -> None:
     assert lab_phones.FilterModule().filters() == {
         "lab_phone_problems": lab_phones.lab_phone_problems,
         "lab_phone_files": lab_phones.lab_phone_files,
-        "lab_phone_card": lab_phones.lab_phone_card,
         "lab_class_phone_problems": lab_phones.lab_class_phone_problems,
         "lab_class_phone_files": lab_phones.lab_class_phone_files,
+        "lab_class_phone_cards": lab_phones.lab_class_phone_cards,
     }
 
 
