@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from conftest import Lab, cli, pods
+from conftest import Lab, _phones, cli, lab_of, pods
 from sipp import SippRunner, echoed_fraction
 
 PBXS = ("vm-a", "vm-b")
@@ -83,19 +83,23 @@ def test_an_unknown_user_gets_the_same_answer_as_a_wrong_password(pbx, lab: Lab,
     assert contact_of(pbx["vm-a"], "mallory") is None
 
 
-def test_the_echo_test_sends_the_callers_audio_back_on_every_pbx(lab: Lab, phones: SippRunner) -> None:
+def test_the_echo_test_sends_the_callers_audio_back_on_every_pbx_of_every_pod() -> None:
     # demo-echotest plays for ~22 s before Echo() starts; keep talking well past it. Every
-    # PBX's echo is called at once, so the pod waits through that preamble once.
-    calls = {
-        pbx_name: phones.call_in_background(first_user_on(lab, pbx_name), lab.secret(first_user_on(lab, pbx_name)),
-                                            lab.addresses[pbx_name], lab.echo_extension, seconds=30)
-        for pbx_name in PBXS
-    }
-    for pbx_name, calling in calls.items():
+    # PBX of every pod is called at once, each from its own pod's tester, so the class waits
+    # through that preamble once.
+    calls = {}
+    for pod_name in pods():
+        lab = lab_of(pod_name)
+        phones = _phones(lab.containers[lab.testers[0]])
+        for pbx_name in PBXS:
+            user = first_user_on(lab, pbx_name)
+            calls[pod_name, pbx_name] = phones.call_in_background(
+                user, lab.secret(user), lab.addresses[pbx_name], lab.echo_extension, seconds=30)
+    for where, calling in calls.items():
         result = calling.wait()
-        assert result.answered, (pbx_name, result.log)
-        assert result.completed, (pbx_name, result.log)
-        assert result.echoed_fraction(after=23.0) > 0.8, pbx_name
+        assert result.answered, (where, result.log)
+        assert result.completed, (where, result.log)
+        assert result.echoed_fraction(after=23.0) > 0.8, where
 
 
 @pytest.mark.parametrize("direction", ["registrar_side_calls", "registrant_side_calls"])
