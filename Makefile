@@ -44,7 +44,7 @@ lint: venv
 	ansible-lint
 
 unit: venv
-	pytest -q tests/unit
+	pytest -q -n auto tests/unit
 
 molecule: images
 	molecule test --no-command-borders
