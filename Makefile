@@ -49,7 +49,8 @@ unit: venv
 molecule: images
 	molecule test --no-command-borders
 
-# The local lab as `make lab` builds it: what students made outlives make down && make lab.
+# The local lab as `make lab` builds it: what students made outlives make down && make lab, and
+# real softphones (baresip) work from the phone settings the lab wrote (tests/lab/test_softphones.py).
 # It needs a machine without a local lab or students' work (it would mix in, then be wiped),
 # and leaves none.
 local-lab-test: venv docker
@@ -58,7 +59,7 @@ local-lab-test: venv docker
 	  echo "make local-lab-test: this machine has a local lab or its students' work, which the test" \
 	       "would mix in and then delete; make wipe first if it may go"; exit 1; fi
 	$(MAKE) lab
-	pytest -q -m local_lab tests/lab
+	pytest -q -m "local_lab or softphones" tests/lab
 	$(MAKE) wipe
 
 ## bench: pods' provision, re-run, 30-pod validation and memory against floors (BENCH_PODS=1,2,4,8)

@@ -139,6 +139,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "local_lab: drives the local lab with make (make local-lab-test); not run by Molecule"
     )
+    config.addinivalue_line(
+        "markers", "softphones: real softphones (baresip) against the local lab (make local-lab-test); not run by"
+        " Molecule, whose verify stage has no time left for them"
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
