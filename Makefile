@@ -8,7 +8,7 @@ PLAYBOOK := ansible-playbook -i inventory/local
 PODS ?= 1
 export LAB_PODS := $(PODS)
 
-.PHONY: lab test down wipe images docker venv lint unit molecule local-lab-test bench clean-images
+.PHONY: lab test report down wipe images docker venv lint unit molecule local-lab-test bench clean-images
 
 ## lab: build and start the local lab (PODS pods of VM A, VM B, tester, provider), write the phone cards
 lab: venv docker
@@ -17,6 +17,12 @@ lab: venv docker
 
 ## test: lint, unit tests, the Molecule scenario (converge, idempotence, calls through SIPp), then the local lab
 test: lint unit molecule local-lab-test
+
+## report: reproduce the lab report's questions against the local lab (or LAB_INVENTORY), with captures,
+## SIP ladders, RTP tables and a verdict each, in $(REPORT)/<pod>/index.html
+REPORT ?= lab-report
+report: venv docker
+	pytest -q -m question --lab-report $(REPORT) tests/lab
 
 ## down: remove every pod's containers and networks (students' work, images, apt cache and credentials stay)
 down: venv

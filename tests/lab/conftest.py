@@ -136,6 +136,7 @@ def _container(host: str, connection: str, ansible_host: str) -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _register_lab_report(config)
     config.addinivalue_line(
         "markers", "local_lab: drives the local lab with make (make local-lab-test); not run by Molecule"
     )
@@ -143,6 +144,24 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "softphones: real softphones (baresip) against the local lab (make local-lab-test); not run by"
         " Molecule, whose verify stage has no time left for them"
     )
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--lab-report", metavar="DIR", default=None,
+                     help="capture each question of the lab report on the PBX and write its evidence"
+                          " and verdict under DIR/<pod>/ (tests/lab/lab_report.py)")  # fmt: skip
+
+
+def _register_lab_report(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "question(number, title, on='vm-a'): this test checks that question of the lab report;"
+        " with --lab-report it is captured on that PBX"
+    )
+    folder = config.getoption("--lab-report")
+    if folder:
+        from lab_report import LabReport
+
+        config.pluginmanager.register(LabReport(Path(folder).resolve()), "lab_report")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

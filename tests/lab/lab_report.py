@@ -1,0 +1,211 @@
+"""The lab report, reproduced from the tests that place its calls (issue: the lab report).
+
+A test marked ``@pytest.mark.question("1.3-busy", "A busy callee: 486 Busy Here")`` is the
+check of that question of the report. With ``--lab-report DIR``, each such test is captured on
+the PBX its calls go through (tcpdump, all UDP: SIP, RTP, RTCP; the way a student captures in
+Wireshark), and as each check ends, its pod's folder gets:
+
+    DIR/<pod>/<question>/capture.pcap   what the PBX saw during the check
+    DIR/<pod>/<question>/ladder.svg     the SIP ladder diagram (tshark's SIP, lab_capture.py)
+    DIR/<pod>/<question>/evidence.json  SIP messages, RTP streams table, RTCP per direction
+    DIR/<pod>/<question>/verdict.json   pass or fail, and why
+    DIR/<pod>/index.html                every question with its verdict, reason and evidence
+
+Captures are read by tshark in the pod's tester (Wireshark's own dissectors), through the
+report module's functions (roles/lab_report/library/lab_capture.py); nothing here parses SIP.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CAPTURE_DIR = "/tmp/lab-report"  # in the PBX, then in the tester for tshark
+LOCALE = "LC_ALL=C LANG=C"  # tshark prints decimal points, whatever the host's locale
+
+
+def _lab_capture() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "lab_capture", REPO / "roles" / "lab_report" / "library" / "lab_capture.py")  # fmt: skip
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["lab_capture"] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check)
+
+
+@dataclass
+class Question:
+    """One question of the report in one pod: where it was captured, and how its check went."""
+
+    pod: str
+    number: str
+    title: str
+    folder: Path
+    parties: list[dict[str, Any]]
+    tester: str
+    outcome: str = "not run"
+    reason: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+class LabReport:
+    """The pytest plugin: captures around each question's check, then writes the folders."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.questions: dict[tuple[str, str], Question] = {}
+
+    # ---- around each check
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        marker = item.get_closest_marker("question")
+        lab = getattr(item, "funcargs", {}).get("lab")
+        if marker is None or lab is None:
+            yield
+            return
+        number, title = marker.args
+        on = marker.kwargs.get("on", "vm-a")
+        folder = self.folder / lab.pod / number
+        folder.mkdir(parents=True, exist_ok=True)
+        self.questions[lab.pod, number] = Question(
+            lab.pod, number, title, folder, parties(lab), lab.containers[lab.testers[0]])
+        pbx = lab.containers[on]
+        pcap = f"{CAPTURE_DIR}/{number}.pcap"
+        # --immediate-mode: packets are written as they come, not when a buffer fills.
+        docker("exec", pbx, "sh", "-c", f"mkdir -p {CAPTURE_DIR} && rm -f {shlex.quote(pcap)}")
+        docker("exec", "-d", pbx, "tcpdump", "-i", "any", "-n", "-U", "--immediate-mode", "-w", pcap, "udp")
+        wait_until(lambda: docker("exec", pbx, "test", "-s", pcap, check=False).returncode == 0, 5)
+        try:
+            yield
+        finally:
+            time.sleep(0.5)  # the last BYE's 200 OK and RTCP on their way
+            docker("exec", pbx, "pkill", "-INT", "-f", f"tcpdump .*-w {pcap}", check=False)
+            wait_until(lambda: docker("exec", pbx, "pgrep", "-f", f"-w {pcap}", check=False).returncode != 0, 5)
+            docker("cp", f"{pbx}:{pcap}", str(folder / "capture.pcap"))
+            self.read(self.questions[lab.pod, number])
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+        outcome = yield
+        report = outcome.get_result()
+        marker = item.get_closest_marker("question")
+        lab = getattr(item, "funcargs", {}).get("lab")
+        if marker is None or lab is None or report.when != "call":
+            return
+        question = self.questions.get((lab.pod, marker.args[0]))
+        if question is None:
+            return
+        question.outcome = "pass" if report.passed else "fail"
+        question.reason = "" if report.passed else first_line(report)
+        (question.folder / "verdict.json").write_text(json.dumps(
+            {"question": question.number, "title": question.title, "verdict": question.outcome,
+             "reason": question.reason}, indent=1))  # fmt: skip
+        asked = sorted((q for q in self.questions.values() if q.pod == question.pod),
+                       key=lambda q: question_key(q.number))  # fmt: skip
+        (self.folder / question.pod / "index.html").write_text(index_page(question.pod, asked))
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """The checks of the report itself (test_lab_report.py) run after every question's."""
+        items.sort(key=lambda item: item.module.__name__ == "test_lab_report" if item.module else False)
+
+    def read(self, question: Question) -> None:
+        """The question's evidence, from tshark's reads of its capture; as each check ends, so
+        that the report's own checks, last in the run, find every question's."""
+        question.evidence = read_capture(_lab_capture(), question, question.folder / "capture.pcap")
+        (question.folder / "ladder.svg").write_text(question.evidence.pop("ladder_svg"))
+        (question.folder / "evidence.json").write_text(json.dumps(question.evidence, indent=1))
+
+
+def wait_until(predicate: Any, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def first_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    return text.strip().splitlines()[0][:300] if text.strip() else "failed"
+
+
+def parties(lab: Any) -> list[dict[str, Any]]:
+    """The ladder's columns: the phones (the tester), the PBXs, the provider, left to right."""
+    order = [lab.testers[0], "vm-a", "vm-b", "provider"]
+    names = {lab.testers[0]: "phones (tester)"}
+    return [{"name": names.get(part, part), "address": lab.addresses[part]} for part in order if part in lab.addresses]
+
+
+def read_capture(capture: Any, question: Question, pcap: Path) -> dict[str, Any]:
+    """tshark's three reads of the capture, run in the tester, made into evidence."""
+    inside = f"{CAPTURE_DIR}/{question.pod}-{question.number}.pcap"
+    docker("exec", question.tester, "mkdir", "-p", CAPTURE_DIR)
+    docker("cp", str(pcap), f"{question.tester}:{inside}")
+    outputs = {}
+    for read in capture.TSHARK_READS:
+        argv = capture.tshark_argv("tshark", inside, read)
+        outputs[read] = docker("exec", question.tester, "sh", "-c", f"{LOCALE} {shlex.join(argv)}").stdout
+    title = f"{question.number} {question.title}"
+    return capture.evidence(outputs["sip.json"], outputs["media.json"], outputs["rtp-streams.txt"],
+                            question.parties, title)
+
+
+def question_key(number: str) -> tuple[Any, ...]:
+    """1.2 before 1.3-busy before 1.10: numbers compare as numbers."""
+    head, _, tail = number.partition("-")
+    return (*(int(part) if part.isdigit() else part for part in head.split(".")), tail)
+
+
+def _streams_table(streams: list[dict[str, Any]]) -> str:
+    if not streams:
+        return "<p>No RTP.</p>"
+    head = "".join(f"<th>{h}</th>" for h in ("From", "To", "SSRC", "Payload", "Packets", "Lost", "Max jitter (ms)"))
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            s["from"], s["to"], s["ssrc"], s.get("encoding") or s["payload"], s["packets"], s["lost"],
+            s["max_jitter_ms"])) + "</tr>"  # fmt: skip
+        for s in streams
+    )
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def index_page(pod: str, questions: list[Question]) -> str:
+    """The pod's report: a section per question, readable offline (no script, no remote file)."""
+    sections = []
+    for q in questions:
+        verdict = {"pass": "pass", "fail": "FAIL"}.get(q.outcome, q.outcome)
+        evidence = ""
+        if q.evidence:
+            messages = "".join(f"<li>{html.escape(m['from'])} → {html.escape(m['to'])}: {html.escape(m['label'])}</li>"
+                               for m in q.evidence["sip"])
+            evidence = (f'<p><a href="{q.number}/capture.pcap">capture.pcap</a> · '
+                        f'<a href="{q.number}/ladder.svg">ladder.svg</a></p>'
+                        f'<img src="{q.number}/ladder.svg" alt="SIP ladder of {html.escape(q.number)}">'
+                        f"<details><summary>SIP messages ({len(q.evidence['sip'])})</summary><ol>{messages}</ol>"
+                        f"</details><h3>RTP streams</h3>{_streams_table(q.evidence['rtp_streams'])}")
+        reason = f'<p class="reason">{html.escape(q.reason)}</p>' if q.reason else ""
+        sections.append(
+            f'<section id="q{html.escape(q.number)}" class="{html.escape(q.outcome)}">'
+            f"<h2>{html.escape(q.number)} {html.escape(q.title)}: <span>{verdict}</span></h2>{reason}{evidence}</section>"
+        )
+    style = ("body{font-family:sans-serif;margin:2em}section{border-top:1px solid #999;padding:.5em 0}"
+             ".pass span{color:#060}.fail span{color:#b00}img{max-width:100%;border:1px solid #ccc}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em}")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Lab report: {html.escape(pod)}'
+            f"</title><style>{style}</style></head><body><h1>Lab report: {html.escape(pod)}</h1>"
+            + "".join(sections) + "</body></html>\n")

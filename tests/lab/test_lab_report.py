@@ -1,0 +1,149 @@
+"""The lab report that the questions' checks wrote (--lab-report, tests/lab/lab_report.py),
+checked against its own captures with tshark, never with the report's own SIP reading.
+
+These run after every question's check (lab_report.py moves them last), in the same session.
+Without --lab-report there is no report to check: they are skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import Lab
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+# What each question's capture, taken on vm-a, must hold: these SIP messages in this order,
+# others (a phone's authentication, the other leg) may come between. Requests by method,
+# answers by code.
+SIP_IN_ORDER = {
+    "1.2": ["INVITE", "100", "180", "200", "ACK", "BYE", "200"],
+    "1.3-busy": ["INVITE", "486", "ACK"],
+    "1.3-decline": ["INVITE", "603", "403", "ACK"],
+    "1.3-cancel": ["INVITE", "180", "CANCEL", "200", "487", "ACK"],
+    "1.3-unknown": ["INVITE", "404", "ACK"],
+    "1.3-unregistered": ["INVITE", "404", "ACK"],
+    "1.3-password": ["REGISTER", "401", "INVITE", "401", "ACK"],
+    "1.4-video": ["INVITE", "200", "ACK", "BYE", "200"],
+}
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest, lab: Lab) -> Path:
+    folder = request.config.getoption("--lab-report")
+    if not folder:
+        pytest.skip("no lab report in this run: pytest --lab-report DIR writes and checks one")
+    return Path(folder) / lab.pod
+
+
+def tshark(lab: Lab, question: str, *args: str) -> str:
+    """tshark's own reading of the question's capture, in the pod's tester."""
+    pcap = f"/tmp/lab-report/{lab.pod}-{question}.pcap"
+    done = subprocess.run(["docker", "exec", "-e", "LC_ALL=C", lab.containers[lab.testers[0]], "tshark", "-r",
+                           pcap, "-n", *args], capture_output=True, text=True, check=True)  # fmt: skip
+    return done.stdout
+
+
+def sip_of(lab: Lab, question: str) -> list[dict[str, str]]:
+    """Each SIP message of the capture: source, destination, and its method or status code."""
+    rows = tshark(lab, question, "-Y", "sip and not icmp", "-T", "fields", "-E", "separator=|",
+                  "-e", "ip.src", "-e", "ip.dst", "-e", "sip.Method", "-e", "sip.Status-Code")  # fmt: skip
+    found = []
+    for row in rows.splitlines():
+        src, dst, method, code = row.split("|")
+        found.append({"src": src, "dst": dst, "what": method or code})
+    return found
+
+
+def in_order(wanted: list[str], seen: list[str]) -> bool:
+    remaining = iter(seen)
+    return all(any(item == want for item in remaining) for want in wanted)
+
+
+def test_every_question_passed_with_its_evidence(report: Path) -> None:
+    for question in SIP_IN_ORDER:
+        verdict = json.loads((report / question / "verdict.json").read_text())
+        assert verdict["verdict"] == "pass", verdict
+        for name in ("capture.pcap", "ladder.svg", "evidence.json"):
+            assert (report / question / name).stat().st_size > 0, (question, name)
+
+
+@pytest.mark.parametrize("question", SIP_IN_ORDER)
+def test_each_capture_holds_what_its_question_is_about(report: Path, lab: Lab, question: str) -> None:
+    seen = [m["what"] for m in sip_of(lab, question)]
+    assert in_order(SIP_IN_ORDER[question], seen), seen
+
+
+@pytest.mark.parametrize("question", SIP_IN_ORDER)
+def test_each_ladder_has_one_arrow_per_sip_message_in_order_between_the_right_columns(
+    report: Path, lab: Lab, question: str
+) -> None:
+    svg = ET.fromstring((report / question / "ladder.svg").read_text())
+    columns = {g.get("data-address").split(":")[0]: g.get("data-name")
+               for g in svg.iter(f"{SVG}g") if "party" in (g.get("class") or "").split()}  # fmt: skip
+    arrows = [g for g in svg.iter(f"{SVG}g") if "msg" in (g.get("class") or "").split()]
+    messages = sip_of(lab, question)
+    assert len(arrows) == len(messages)
+    for arrow, message in zip(arrows, messages):
+        assert arrow.get("data-label").split(" ")[0] == message["what"], (arrow.attrib, message)
+        assert (arrow.get("data-from"), arrow.get("data-to")) == (columns[message["src"]], columns[message["dst"]])
+
+
+def test_the_call_carries_pcmu_each_way_with_its_own_ssrc_and_no_loss(report: Path, lab: Lab) -> None:
+    streams = json.loads((report / "1.2" / "evidence.json").read_text())["rtp_streams"]
+    # tshark's own count of RTP packets per SSRC and payload type, to hold the table against.
+    counted: dict[str, set[str]] = {}
+    for row in tshark(lab, "1.2", "--enable-heuristic", "rtp_udp", "-Y", "rtp", "-T", "fields",
+                      "-e", "rtp.ssrc", "-e", "rtp.p_type").splitlines():  # fmt: skip
+        ssrc, payload_type = row.split("\t")
+        counted.setdefault(ssrc, set()).add(payload_type)
+    assert {s["ssrc"] for s in streams} == set(counted)
+    assert all(counted[s["ssrc"]] == {"0"} and s["encoding"] == "PCMU/8000" and s["lost"] == 0 for s in streams)
+    # Each leg (a phone and vm-a, by address and port) carries one stream each way, and the
+    # two ways have different SSRCs. (Two SIPp phones replaying the same tone share an SSRC:
+    # an SSRC is unique within a session, not across a PBX's legs.)
+    legs: dict[frozenset[str], list[str]] = {}
+    for stream in streams:
+        legs.setdefault(frozenset((stream["src"], stream["dst"])), []).append(stream["ssrc"])
+    assert len(legs) == 2, legs  # amine and vm-a, vm-a and kaiba
+    assert all(len(ssrcs) == 2 and ssrcs[0] != ssrcs[1] for ssrcs in legs.values()), legs
+    phones, pbx = lab.addresses[lab.testers[0]], lab.addresses["vm-a"]
+    assert all({end.split(":")[0] for end in leg} == {phones, pbx} for leg in legs), legs
+
+
+def test_the_video_answer_offers_h264(report: Path, lab: Lab) -> None:
+    answers = tshark(lab, "1.4-video", "-Y", "sip.Status-Code == 200 and sdp", "-T", "fields", "-e", "sdp.media_attr")
+    assert re.search(r"rtpmap:\d+ H264/90000", answers), answers
+
+
+class Text(HTMLParser):
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = ""
+        self.feed(page)
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def test_the_index_names_every_question_with_its_verdict(report: Path) -> None:
+    text = Text((report / "index.html").read_text()).text
+    for question in SIP_IN_ORDER:
+        title = json.loads((report / question / "verdict.json").read_text())["title"]
+        assert f"{question} {title}: pass" in text
+
+
+def test_nothing_the_report_wrote_holds_a_secret(report: Path, lab: Lab) -> None:
+    secrets = [s for kind in lab.secrets.values() for s in kind.values() if len(s) >= 4]
+    assert secrets
+    for path in report.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert not any(secret.encode() in content for secret in secrets), path
