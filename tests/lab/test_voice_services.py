@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-
 from conftest import Lab
 from sipp import RtpInfo, SippRunner, echoed_fraction
 
