@@ -10,6 +10,8 @@ Wireshark), and as each check ends, its pod's folder gets:
     DIR/<pod>/<question>/evidence.json  SIP messages, RTP streams table, RTCP per direction
     DIR/<pod>/<question>/verdict.json   pass or fail, and why
     DIR/<pod>/index.html                every question with its verdict, reason and evidence
+    DIR/summary.csv, DIR/summary.xml    the class: one row (JUnit: one test case) per pod and
+                                        question, for an instructor grading many labs at once
 
 Captures are read by tshark in the pod's tester (Wireshark's own dissectors), through the
 report module's functions (roles/lab_report/library/lab_capture.py); nothing here parses SIP.
@@ -17,13 +19,16 @@ report module's functions (roles/lab_report/library/lab_capture.py); nothing her
 
 from __future__ import annotations
 
+import csv
 import html
 import importlib.util
+import io
 import json
 import shlex
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -119,6 +124,9 @@ class LabReport:
         asked = sorted((q for q in self.questions.values() if q.pod == question.pod),
                        key=lambda q: question_key(q.number))  # fmt: skip
         (self.folder / question.pod / "index.html").write_text(index_page(question.pod, asked))
+        every = sorted(self.questions.values(), key=lambda q: (q.pod, question_key(q.number)))
+        (self.folder / "summary.csv").write_text(summary_csv(every))
+        (self.folder / "summary.xml").write_text(summary_junit(every))
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """The checks of the report itself (test_lab_report.py) run after every question's."""
@@ -182,6 +190,30 @@ def _streams_table(streams: list[dict[str, Any]]) -> str:
         for s in streams
     )
     return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def summary_csv(questions: list[Question]) -> str:
+    """One row per pod and question: what a spreadsheet of the class's grades starts from."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["pod", "question", "title", "verdict", "reason"])
+    writer.writerows([q.pod, q.number, q.title, q.outcome, q.reason] for q in questions)
+    return out.getvalue()
+
+
+def summary_junit(questions: list[Question]) -> str:
+    """JUnit XML: a test suite per pod, a test case per question, a failure with its reason
+    (what CI servers and graders' dashboards read)."""
+    suites = ET.Element("testsuites", name="lab report")
+    for pod in sorted({q.pod for q in questions}):
+        mine = [q for q in questions if q.pod == pod]
+        failed = [q for q in mine if q.outcome != "pass"]
+        suite = ET.SubElement(suites, "testsuite", name=pod, tests=str(len(mine)), failures=str(len(failed)))
+        for q in mine:
+            case = ET.SubElement(suite, "testcase", classname=pod, name=f"{q.number} {q.title}")
+            if q.outcome != "pass":
+                ET.SubElement(case, "failure", message=q.reason or q.outcome)
+    return ET.tostring(suites, encoding="unicode") + "\n"
 
 
 def index_page(pod: str, questions: list[Question]) -> str:

@@ -7,6 +7,7 @@ Without --lab-report there is no report to check: they are skipped, saying so.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -140,10 +141,19 @@ def test_the_index_names_every_question_with_its_verdict(report: Path) -> None:
         assert f"{question} {title}: pass" in text
 
 
+def test_the_class_summary_has_a_row_per_pod_and_question(report: Path, lab: Lab) -> None:
+    rows = [row for row in csv.DictReader((report.parent / "summary.csv").read_text().splitlines())
+            if row["pod"] == lab.pod]  # fmt: skip
+    assert {row["question"]: row["verdict"] for row in rows} == {question: "pass" for question in SIP_IN_ORDER}
+    suite = ET.fromstring((report.parent / "summary.xml").read_text()).find(f"testsuite[@name='{lab.pod}']")
+    assert suite is not None and suite.get("failures") == "0"
+    assert sorted(case.get("name").split(" ")[0] for case in suite.iter("testcase")) == sorted(SIP_IN_ORDER)
+
+
 def test_nothing_the_report_wrote_holds_a_secret(report: Path, lab: Lab) -> None:
     secrets = [s for kind in lab.secrets.values() for s in kind.values() if len(s) >= 4]
     assert secrets
-    for path in report.rglob("*"):
+    for path in report.parent.rglob("*"):  # every pod's folder and the class summary
         if path.is_file():
             content = path.read_bytes()
             assert not any(secret.encode() in content for secret in secrets), path

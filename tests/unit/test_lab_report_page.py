@@ -62,3 +62,18 @@ def test_the_page_names_every_question_with_its_verdict_reason_and_own_evidence(
 def test_questions_are_in_the_reports_order() -> None:
     numbers = ["1.10", "1.3-cancel", "1.2", "2.1", "1.3-busy"]
     assert sorted(numbers, key=lab_report.question_key) == ["1.2", "1.3-busy", "1.3-cancel", "1.10", "2.1"]
+
+
+def test_the_class_summary_has_a_row_and_a_test_case_per_pod_and_question() -> None:
+    import csv
+    import xml.etree.ElementTree as ET
+
+    asked = [question("1.2", "A call", None, "pass"), question("1.3-busy", "Busy, \"486\"", None, "fail", "got 480")]
+    asked[1].pod = "pod2"
+    rows = list(csv.DictReader(lab_report.summary_csv(asked).splitlines()))
+    assert [(r["pod"], r["question"], r["verdict"], r["reason"]) for r in rows] == [
+        ("pod1", "1.2", "pass", ""), ("pod2", "1.3-busy", "fail", "got 480")]
+    assert rows[1]["title"] == 'Busy, "486"'
+    suites = ET.fromstring(lab_report.summary_junit(asked))
+    assert [(s.get("name"), s.get("tests"), s.get("failures")) for s in suites] == [("pod1", "1", "0"), ("pod2", "1", "1")]
+    assert suites.find("testsuite[@name='pod2']/testcase/failure").get("message") == "got 480"
