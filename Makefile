@@ -8,15 +8,19 @@ PLAYBOOK := ansible-playbook -i inventory/local
 PODS ?= 1
 export LAB_PODS := $(PODS)
 
-.PHONY: lab test report down wipe images docker venv lint unit molecule local-lab-test bench clean-images
+.PHONY: lab test report down wipe images docker venv lint unit molecule local-lab-test local-lab-free local-lab-checks labs bench clean-images
 
 ## lab: build and start the local lab (PODS pods of VM A, VM B, tester, provider), write the phone cards
 lab: venv docker
 	$(PLAYBOOK) playbooks/local-lab-up.yml
 	$(PLAYBOOK) site.yml
 
-## test: lint, unit tests, the Molecule scenario (converge, idempotence, calls through SIPp), then the local lab
-test: lint unit molecule local-lab-test
+## test: lint, unit tests, then the Molecule scenario (converge, idempotence, calls through SIPp) and the
+## local lab's tests (make local-lab-test), the latter beside Molecule's verify (scripts/test-labs.sh)
+test: lint unit labs
+
+labs: images
+	bash scripts/test-labs.sh
 
 ## report: reproduce the lab report's questions against the local lab (or LAB_INVENTORY), with captures,
 ## SIP ladders, RTP tables and a verdict each, in $(REPORT)/<pod>/index.html
@@ -59,14 +63,20 @@ molecule: images
 # real softphones (baresip) work from the phone settings the lab wrote (tests/lab/test_softphones.py).
 # It needs a machine without a local lab or students' work (it would mix in, then be wiped),
 # and leaves none.
-local-lab-test: venv docker
+local-lab-test: local-lab-free
+	$(MAKE) lab
+	$(MAKE) local-lab-checks
+	$(MAKE) wipe
+
+# The tests that need the local lab itself, run against a lab `make lab` has started.
+local-lab-checks: venv
+	pytest -q -m "local_lab or softphones" tests/lab
+
+local-lab-free: venv docker
 	@if docker ps -aq --filter label=asterisk-lab.lab=asterisk-lab | grep -q . \
 	  || docker volume ls -q --filter label=asterisk-lab.lab=asterisk-lab | grep -q .; then \
 	  echo "make local-lab-test: this machine has a local lab or its students' work, which the test" \
 	       "would mix in and then delete; make wipe first if it may go"; exit 1; fi
-	$(MAKE) lab
-	pytest -q -m "local_lab or softphones" tests/lab
-	$(MAKE) wipe
 
 ## bench: pods' provision, re-run, 30-pod validation and memory against floors (BENCH_PODS=1,2,4,8)
 bench: images
