@@ -1,7 +1,7 @@
 """The lab report, reproduced from the tests that place its calls (issue: the lab report).
 
-A test marked ``@pytest.mark.question("1.3-busy", "A busy callee: 486 Busy Here")`` is the
-check of that question of the report. With ``--lab-report DIR``, each such test is captured on
+A test marked ``@pytest.mark.question("1.3-busy")`` is the check of that question of the
+report (QUESTIONS below). With ``--lab-report DIR``, each such test is captured on
 the PBX its calls go through (tcpdump, all UDP: SIP, RTP, RTCP; the way a student captures in
 Wireshark), and as each check ends, its pod's folder gets:
 
@@ -25,6 +25,7 @@ import importlib.util
 import io
 import json
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,44 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CAPTURE_DIR = "/tmp/lab-report"  # in the PBX, then in the tester for tshark
 LOCALE = "LC_ALL=C LANG=C"  # tshark prints decimal points, whatever the host's locale
+
+
+# The report's questions, numbered as the course's report numbers them (Part 1: observing
+# SIP and RTP; Part 2: the services), each with the title its page shows. A test marked
+# ``@pytest.mark.question(number)`` is that question's check; conftest.py refuses a number
+# that is not here, and a grading run (--lab-grading) may only ask for these.
+QUESTIONS = {
+    "1.1-register": "A phone registers with digest authentication: REGISTER, 401, REGISTER, 200",
+    "1.1-trunk-a-to-b": "A user of vm-a calls a user of vm-b across the trunk, with caller ID and audio",
+    "1.1-trunk-b-to-a": "A user of vm-b calls a user of vm-a across the trunk, with caller ID and audio",
+    "1.2": "A call: INVITE, 100, 180, 200, ACK, BYE; PCMU each way, one SSRC a direction, RTCP",
+    "1.3-busy": "A busy callee: 486 Busy Here",
+    "1.3-decline": "A callee who declines: 603, heard as 403",
+    "1.3-cancel": "The caller hangs up while it rings: CANCEL, 487 Request Terminated",
+    "1.3-unknown": "An unknown number: 404 Not Found",
+    "1.3-unregistered": "A user whose phone is not registered: 404 Not Found",
+    "1.3-password": "A wrong password: 401 Unauthorized, again and again",
+    "1.4-video": "A video call: H.264 in the answer, the video echoed back",
+    "2.1-blind": "Blind transfer: the transfer keys and a number move the caller there",
+    "2.1-attended": "Attended transfer: the keys, a word with the third party, then the call is theirs",
+    "2.1-refer": "A phone's own transfer (REFER) moves the caller",
+    "2.2-busy": "Voicemail on busy: the caller leaves a message",
+    "2.2-no-answer": "Voicemail on no answer, after the ring time",
+    "2.2-voicemailmain": "Listening to one's voicemail (VoiceMailMain): the right PIN opens it, a wrong one does not",
+    "2.2-record": "A prompt recorded by phone (Record) is played back",
+    "2.3-attendant": "The auto-attendant rings the extension dialled",
+    "2.3-ivr": "The IVR rings the user of the key pressed",
+    "2.3-ivr-timeout": "The IVR rings the operator when no key is pressed",
+    "2.4-conference": "Three phones talk in the conference room",
+    "2.5-park": "A parked call is taken from its slot",
+    "2.5-park-timeout": "A parked call nobody takes rings whoever parked it",
+    "2.5-pickup": "A group member picks up a ringing call",
+    "2.5-follow-me": "Follow-me rings the next phone when the desk does not answer",
+    "2.6-queue": "Queue calls go round the agents",
+    "2.6-agents": "Agents log out and back in",
+    "2.6-pause": "A paused agent takes no calls until resumed",
+    "2.6-moh": "Music on hold plays to the caller",
+}
 
 
 def _lab_capture() -> Any:
@@ -74,8 +113,25 @@ class LabReport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.questions: dict[tuple[str, str], Question] = {}
+        self.answering: dict[str, bool] = {}  # PBX address -> whether it answered SIP
 
     # ---- around each check
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Iterator[None]:
+        """A PBX that does not answer SIP at all fails the question at once, saying so, rather
+        than after every call's time-outs (or as a stack trace)."""
+        yield
+        lab = getattr(item, "funcargs", {}).get("lab")
+        if item.get_closest_marker("question") is None or lab is None:
+            return
+        for part in lab.pbx_parts:
+            address = lab.addresses[part]
+            if address not in self.answering:
+                self.answering[address] = sip_answers(address, lab.sip_port, lab.users[0]["name"])
+            if not self.answering[address]:
+                pytest.fail(f"no answer from {address} ({part}): nothing answers SIP on port {lab.sip_port}",
+                            pytrace=False)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
@@ -84,8 +140,10 @@ class LabReport:
         if marker is None or lab is None:
             yield
             return
-        number, title = marker.args
-        on = marker.kwargs.get("on", "vm-a")
+        number = marker.args[0]
+        title = QUESTIONS[number]
+        # Where a student would capture: the PBX that runs the services (vm-a in the course).
+        on = marker.kwargs.get("on") or lab.features.get("services_host") or "vm-a"
         folder = self.folder / lab.pod / number
         folder.mkdir(parents=True, exist_ok=True)
         self.questions[lab.pod, number] = Question(
@@ -111,11 +169,14 @@ class LabReport:
         report = outcome.get_result()
         marker = item.get_closest_marker("question")
         lab = getattr(item, "funcargs", {}).get("lab")
-        if marker is None or lab is None or report.when != "call":
+        if marker is None or lab is None or not (report.when == "call" or report.when == "setup" and report.failed):
             return
         question = self.questions.get((lab.pod, marker.args[0]))
-        if question is None:
-            return
+        if question is None:  # its setup failed: no capture, but a verdict
+            folder = self.folder / lab.pod / marker.args[0]
+            folder.mkdir(parents=True, exist_ok=True)
+            question = self.questions[lab.pod, marker.args[0]] = Question(
+                lab.pod, marker.args[0], QUESTIONS[marker.args[0]], folder, parties(lab), lab.containers[lab.testers[0]])
         question.outcome = "pass" if report.passed else "fail"
         question.reason = "" if report.passed else first_line(report)
         (question.folder / "verdict.json").write_text(json.dumps(
@@ -140,6 +201,28 @@ class LabReport:
         (question.folder / "evidence.json").write_text(json.dumps(question.evidence, indent=1))
 
 
+def sip_answers(address: str, port: int, user: str, tries: int = 3) -> bool:
+    """Whether anything answers a SIP OPTIONS at address:port (any answer will do: a PBX
+    challenges a user it knows). From one of the lab's users, so the request is no failed
+    log-in for fail2ban to count."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((address, port))
+        here = probe.getsockname()
+        request = (f"OPTIONS sip:{address}:{port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/UDP {here[0]}:{here[1]};branch=z9hG4bK-lab-report-{here[1]}\r\n"
+                   f"Max-Forwards: 70\r\nFrom: <sip:{user}@{address}>;tag=lab-report\r\n"
+                   f"To: <sip:{address}:{port}>\r\nCall-ID: lab-report-{here[1]}@{here[0]}\r\n"
+                   f"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+        probe.settimeout(1.0)
+        for _ in range(tries):
+            try:
+                probe.send(request.encode())
+                return probe.recv(4096).startswith(b"SIP/2.0 ")
+            except (TimeoutError, ConnectionRefusedError, OSError):
+                continue
+    return False
+
+
 def wait_until(predicate: Any, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while not predicate() and time.monotonic() < deadline:
@@ -149,7 +232,11 @@ def wait_until(predicate: Any, seconds: float) -> None:
 def first_line(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     text = crash.message if crash is not None else str(report.longrepr)
-    return text.strip().splitlines()[0][:300] if text.strip() else "failed"
+    line = text.strip().splitlines()[0] if text.strip() else "failed"
+    # What was wrong, as the check says it; not Python's name for it.
+    for prefix in ("AssertionError: ", "Failed: "):
+        line = line.removeprefix(prefix)
+    return line[:300]
 
 
 def parties(lab: Any) -> list[dict[str, Any]]:

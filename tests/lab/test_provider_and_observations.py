@@ -114,7 +114,13 @@ def test_a_call_from_the_provider_hears_the_ivr_and_3_reaches_kaiba(
     assert answered.answered, answered.log
 
 
-@pytest.mark.question("1.3-unknown", "An unknown number: 404 Not Found")
+@pytest.mark.question("1.1-register")
+def test_a_phone_registers_with_digest_authentication(lab: Lab, phones: SippRunner) -> None:
+    # The first REGISTER is challenged (401 with a Digest nonce); the answer with the secret gets 200.
+    assert phones.register("amine", lab.secret("amine"), lab.addresses["vm-a"]) == 200
+
+
+@pytest.mark.question("1.3-unknown")
 def test_an_unknown_number_gets_404(lab: Lab, phones: SippRunner) -> None:
     call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], UNKNOWN_NUMBER, seconds=1, capture=False)
     assert call.status == 404, call.log
@@ -122,8 +128,8 @@ def test_an_unknown_number_gets_404(lab: Lab, phones: SippRunner) -> None:
 
 # Asterisk maps the far end's 603 Decline to cause 21 (call rejected), which it answers as 403.
 @pytest.mark.parametrize("refusal, heard", [
-    pytest.param(486, 486, marks=pytest.mark.question("1.3-busy", "A busy callee: 486 Busy Here")),
-    pytest.param(603, 403, marks=pytest.mark.question("1.3-decline", "A callee who declines: 603, heard as 403")),
+    pytest.param(486, 486, marks=pytest.mark.question("1.3-busy")),
+    pytest.param(603, 403, marks=pytest.mark.question("1.3-decline")),
 ])
 def test_a_callee_who_refuses_gives_the_caller_this_answer(
     lab: Lab, phones: SippRunner, provider_phones: SippRunner, refusal: int, heard: int
@@ -134,7 +140,7 @@ def test_a_callee_who_refuses_gives_the_caller_this_answer(
     assert call.status == heard, call.log
 
 
-@pytest.mark.question("1.3-cancel", "The caller hangs up while it rings: CANCEL, 487 Request Terminated")
+@pytest.mark.question("1.3-cancel")
 def test_a_caller_who_hangs_up_while_it_rings_gets_487(
     lab: Lab, phones: SippRunner, provider_phones: SippRunner
 ) -> None:
@@ -144,7 +150,7 @@ def test_a_caller_who_hangs_up_while_it_rings_gets_487(
     assert call.status == 487, call.log
 
 
-@pytest.mark.question("1.3-unregistered", "A user whose phone is not registered: 404 Not Found")
+@pytest.mark.question("1.3-unregistered")
 def test_a_user_without_a_registered_phone_gives_the_caller_this_answer(pbx, lab: Lab, phones: SippRunner) -> None:
     # makuba's phone registers (replacing any earlier one), then leaves: no contact remains.
     port = 5998
@@ -156,7 +162,7 @@ def test_a_user_without_a_registered_phone_gives_the_caller_this_answer(pbx, lab
     assert call.status == 404, call.log
 
 
-@pytest.mark.question("1.3-password", "A wrong password: 401 Unauthorized, again and again")
+@pytest.mark.question("1.3-password")
 def test_wrong_credentials_get_401(lab: Lab, phones: SippRunner) -> None:
     assert phones.register("amine", "not-" + lab.secret("amine"), lab.addresses["vm-a"]) == 401
     call = phones.call("amine", "not-" + lab.secret("amine"), lab.addresses["vm-a"], lab.echo_extension,
@@ -164,7 +170,7 @@ def test_wrong_credentials_get_401(lab: Lab, phones: SippRunner) -> None:
     assert call.status == 401, call.log
 
 
-@pytest.mark.question("1.2", "A call: INVITE, 100, 180, 200, ACK, BYE; PCMU each way, one SSRC a direction, RTCP")
+@pytest.mark.question("1.2")
 def test_a_call_between_two_users_carries_pcmu_each_way_with_rtcp(pbx, lab: Lab, phones: SippRunner) -> None:
     kaiba = phones.answer_in_background(
         "kaiba", secret=lab.secret("kaiba"), registrar=lab.addresses["vm-a"], capture=True
@@ -196,7 +202,7 @@ def rtcp_reports(b64: str, leg) -> int:
     return sum(1 for p in packets if len(p.payload) >= 8 and p.payload[1] in (200, 201))
 
 
-@pytest.mark.question("1.4-video", "A video call: H.264 in the answer, the video echoed back")
+@pytest.mark.question("1.4-video")
 def test_a_video_call_is_answered_with_h264_and_the_echo_sends_the_video_back(lab: Lab, phones: SippRunner) -> None:
     call = phones.call("amine", lab.secret("amine"), lab.addresses["vm-a"], lab.echo_extension, seconds=30,
                        video_pcap=phones.h264_pcap())
