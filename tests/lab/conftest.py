@@ -75,6 +75,7 @@ class Lab:
     features: dict[str, Any]  # lab_<name> of the call features, as {name: value}
     credentials_file: str
     settings: dict[str, Any] = field(default_factory=dict)  # lab_* variables, by name
+    pbx_parts: tuple[str, ...] = ("vm-a", "vm-b")
 
     def user(self, name: str) -> dict[str, Any]:
         return next(u for u in self.users if u["name"] == name)
@@ -116,14 +117,25 @@ def _description() -> dict[str, Any]:
     return _described
 
 
+# A lab built by hand, being graded (--lab-grading FILE, grading.py): its pods, by name.
+_grading: dict[str, Any] = {}
+
+
 def pods() -> list[str]:
     """The pods of the lab under test, in name order (the first is the one most tests use)."""
+    return sorted(_grading["pods"]) if _grading else _project_pods()
+
+
+def _project_pods() -> list[str]:
+    """The pods of the project's inventory (when grading, the first one's description is the assignment)."""
     found = next(iter(_description().values()))["class"]
     return sorted(pod for pod, entry in found["pods"].items() if entry["pbx_parts"])
 
 
 def _pod_description(pod: str) -> dict[str, Any]:
     """The description as the pod's first PBX sees it."""
+    if _grading:  # a hand-built lab's assignment: the project's own description
+        pod = _project_pods()[0]
     found = next(iter(_description().values()))["class"]
     return _description()[found["pods"][pod]["first"]]
 
@@ -137,8 +149,14 @@ def _container(host: str, connection: str, ansible_host: str) -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     _register_lab_report(config)
+    _read_grading_file(config)
     config.addinivalue_line(
-        "markers", "local_lab: drives the local lab with make (make local-lab-test); not run by Molecule"
+        "markers", "local_lab: make test runs it against the local lab (make local-lab-checks), not in Molecule's"
+        " run: it drives the local lab with make or breaks it on purpose, or it holds for any lab and the"
+        " local lab's run, beside Molecule's, has the time"
+    )
+    config.addinivalue_line(
+        "markers", "report_check: checks the lab report the run's questions wrote (test_lab_report.py)"
     )
     config.addinivalue_line(
         "markers", "softphones: real softphones (baresip) against the local lab (make local-lab-test); not run by"
@@ -147,6 +165,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--lab-grading", metavar="FILE", default=None,
+                     help="grade a lab built by hand: its machines and accounts are in FILE (tests/lab/grading.py);"
+                          " only the report's questions are asked, and nothing of that lab is changed")  # fmt: skip
+    parser.addoption("--every-pod", action="store_true", default=False,
+                     help="ask the report's questions of every pod, not only the first (grading always does)")
     parser.addoption("--lab-report", metavar="DIR", default=None,
                      help="capture each question of the lab report on the PBX and write its evidence"
                           " and verdict under DIR/<pod>/ (tests/lab/lab_report.py)")  # fmt: skip
@@ -154,8 +177,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _register_lab_report(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "question(number, title, on='vm-a'): this test checks that question of the lab report;"
-        " with --lab-report it is captured on that PBX"
+        "markers", "question(number, on=None): this test checks that question of the lab report"
+        " (lab_report.QUESTIONS); with --lab-report it is captured on that PBX (the services host by default)"
     )
     folder = config.getoption("--lab-report")
     if folder:
@@ -164,8 +187,44 @@ def _register_lab_report(config: pytest.Config) -> None:
         config.pluginmanager.register(LabReport(Path(folder).resolve()), "lab_report")
 
 
+def _read_grading_file(config: pytest.Config) -> None:
+    """--lab-grading FILE: checked before any call is placed; a bad file stops the run, saying why."""
+    path = config.getoption("--lab-grading")
+    if not path:
+        return
+    from grading import GradingError, load
+    from lab_report import QUESTIONS
+
+    try:
+        _grading.update(load(path, _pod_description(_project_pods()[0])["description"]["lab_users"], QUESTIONS))
+    except GradingError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A question marker names a question of the report: a typo would silently drop it. When
+    grading, only the questions asked run: no other test may touch a lab we did not build."""
+    from lab_report import QUESTIONS
+
+    for item in items:
+        for marker in item.iter_markers("question"):
+            if marker.args[0] not in QUESTIONS:
+                raise pytest.UsageError(f"{item.nodeid}: question {marker.args[0]!r} is not one of the"
+                                        f" report's (lab_report.QUESTIONS): {', '.join(QUESTIONS)}")
+    if _grading:
+        asked = set(_grading["questions"])
+        keep = [item for item in items if (m := item.get_closest_marker("question")) and m.args[0] in asked]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """`lab_user` runs a test once for each user of the lab description."""
+    """`lab_user` runs a test once for each user of the lab description. A question is asked of
+    every pod when grading or with --every-pod (unless its module already runs it in every pod)."""
+    every_pod = _grading or metafunc.config.getoption("--every-pod")
+    if (every_pod and metafunc.definition.get_closest_marker("question") and "pod" in metafunc.fixturenames
+            and not hasattr(metafunc.module, "pod")):  # test_two_pbx_lab.py's own `pod` runs every pod already
+        metafunc.parametrize("pod", pods())
     if "lab_user" in metafunc.fixturenames:
         users = _pod_description(pods()[0])["description"]["lab_users"]
         metafunc.parametrize("lab_user", [user["name"] for user in users])
@@ -184,6 +243,8 @@ def _secrets_file(path: str) -> dict[str, Any]:
 @functools.cache
 def lab_of(pod: str) -> Lab:
     """Pod `pod` of the lab under test, with the secrets its phones register with."""
+    if _grading:
+        return _graded_lab(pod)
     found = _pod_description(pod)
     entry = found["class"]["pods"][pod]
     # The pod's generated secrets, under those the instructor chose (lab_secrets_file).
@@ -207,6 +268,31 @@ def lab_of(pod: str) -> Lab:
                  if found["class"]["pod_of"][host] == pod],
         features={name: described[f"lab_{name}"] for name in _FEATURES},
         credentials_file=found["credentials_file"],
+        settings=described,
+        pbx_parts=tuple(entry["pbx_parts"]),
+    )
+
+
+def _graded_lab(pod: str) -> Lab:
+    """A pod of a hand-built lab: the assignment's services and numbers, the group's machines
+    and accounts (grading file)."""
+    from grading import PARTS
+
+    entry = _grading["pods"][pod]
+    described = _pod_description(pod)["description"]
+    return Lab(
+        pod=pod,
+        users=[{key: value for key, value in user.items() if key not in ("secret", "pin")} for user in entry["users"]],
+        trunks=described["lab_trunks"],
+        echo_extension=str(described["lab_echo_extension"]),
+        sip_port=int(described["lab_sip_port"]),
+        secrets={"users": {user["name"]: user["secret"] for user in entry["users"]}, "trunks": {},
+                 "pins": {user["name"]: user["pin"] for user in entry["users"] if user["pin"]}},
+        containers={part: entry[part]["container"] for part in PARTS},
+        addresses={part: entry[part]["address"] for part in PARTS},
+        testers=["tester"],
+        features={name: described[f"lab_{name}"] for name in _FEATURES},
+        credentials_file="",
         settings=described,
     )
 
@@ -252,8 +338,7 @@ def lab(pod: str) -> Lab:
 @pytest.fixture
 def pbx(lab: Lab) -> dict[str, testinfra.host.Host]:
     """A testinfra host for each PBX of the pod, by part (vm-a, vm-b)."""
-    parts = _pod_description(lab.pod)["class"]["pods"][lab.pod]["pbx_parts"]
-    return {part: _host(lab.containers[part]) for part in parts}
+    return {part: _host(lab.containers[part]) for part in lab.pbx_parts}
 
 
 @pytest.fixture

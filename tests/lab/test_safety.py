@@ -357,6 +357,7 @@ def test_vm_b_registers_again_within_60_s_after_vm_a_restarts_without_its_contac
 
 # ---------------------------------------------------------------- changes keep calls up
 
+@pytest.mark.local_lab  # any lab; run beside Molecule's, where make test has the time
 def test_adding_a_user_keeps_calls_in_progress_up(lab: Lab, phones: SippRunner, converge, report_figure) -> None:
     caller, callee = users_on(lab, "vm-a")[:2]
     registrar = lab.addresses["vm-a"]
