@@ -8,7 +8,7 @@ PLAYBOOK := ansible-playbook -i inventory/local
 PODS ?= 1
 export LAB_PODS := $(PODS)
 
-.PHONY: lab test report down wipe images docker venv lint unit molecule local-lab-test local-lab-free local-lab-checks labs bench clean-images
+.PHONY: lab test report grade down wipe images docker venv lint unit molecule local-lab-test local-lab-free local-lab-checks labs bench clean-images
 
 ## lab: build and start the local lab (PODS pods of VM A, VM B, tester, provider), write the phone cards
 lab: venv docker
@@ -26,7 +26,13 @@ labs: images
 ## SIP ladders, RTP tables and a verdict each, in $(REPORT)/<pod>/index.html
 REPORT ?= lab-report
 report: venv docker
-	pytest -q -m question --lab-report $(REPORT) tests/lab
+	pytest -q -m question --every-pod --lab-report $(REPORT) tests/lab
+
+## grade: grade labs built by hand (GRADING=file, see grading.example.yml): the report's questions asked of
+## every group's lab, nothing of it changed; the report in $(REPORT), one row per group and question in summary.csv
+grade: venv docker
+	@test -n "$(GRADING)" || { echo "make grade: set GRADING to the grading file (see grading.example.yml)"; exit 1; }
+	pytest -q --lab-grading $(GRADING) --lab-report $(REPORT) tests/lab
 
 ## down: remove every pod's containers and networks (students' work, images, apt cache and credentials stay)
 down: venv
@@ -68,9 +74,11 @@ local-lab-test: local-lab-free
 	$(MAKE) local-lab-checks
 	$(MAKE) wipe
 
-# The tests that need the local lab itself, run against a lab `make lab` has started.
+# The tests that need the local lab itself, run against a lab `make lab` has started: and the
+# report's questions with the default description (not Molecule's shortened timings), the
+# report's own checks, and grading that lab once broken by hand (tests/lab/test_grading.py).
 local-lab-checks: venv
-	pytest -q -m "local_lab or softphones" tests/lab
+	pytest -q -m "local_lab or softphones or question or report_check" --lab-report $(REPORT) tests/lab
 
 local-lab-free: venv docker
 	@if docker ps -aq --filter label=asterisk-lab.lab=asterisk-lab | grep -q . \
