@@ -73,6 +73,19 @@ def break_the_lab(pbx, lab: Lab) -> None:
     assert f" {mailbox} " not in cli(services, "voicemail show users")
 
 
+def grade(content: dict, folder: Path, report: bool = True) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    """A grading run of its own (make grade, as an instructor runs it) over the grading file
+    `content`: what pytest printed, and the class summary's rows (none without a report)."""
+    grading = folder / "grading.yml"
+    grading.write_text(yaml.safe_dump(content))
+    options = ["--lab-report", str(folder / "report")] if report else []
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lab-grading",
+                           str(grading), *options, "tests/lab"], cwd=REPO, env=env, capture_output=True, text=True)
+    summary = folder / "report" / "summary.csv"
+    return done, list(csv.DictReader(summary.read_text().splitlines())) if summary.exists() else []
+
+
 @pytest.fixture
 def broken_lab(pbx, lab: Lab, converge):
     break_the_lab(pbx, lab)
@@ -89,14 +102,8 @@ def broken_lab(pbx, lab: Lab, converge):
 
 def test_grading_a_broken_lab_fails_exactly_its_trunk_and_the_missing_voicemail(broken_lab: Lab, tmp_path: Path) -> None:
     assert _inventory() == str(REPO / "inventory" / "local") and len(pods()) >= 1
-    grading = tmp_path / "grading.yml"
-    grading.write_text(yaml.safe_dump(grading_file(broken_lab)))
-    report = tmp_path / "report"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lab-grading",
-                           str(grading), "--lab-report", str(report), "tests/lab"],
-                          cwd=REPO, env=env, capture_output=True, text=True)  # fmt: skip
-    rows = {row["question"]: row for row in csv.DictReader((report / "summary.csv").read_text().splitlines())}
+    done, summary = grade(grading_file(broken_lab), tmp_path)
+    rows = {row["question"]: row for row in summary}
     assert sorted(rows) == sorted(ASKED), done.stdout[-3000:]
     failed = {number: row["reason"] for number, row in rows.items() if row["verdict"] != "pass"}
     assert sorted(failed) == sorted(BROKEN), (failed, done.stdout[-3000:])
@@ -113,13 +120,7 @@ def test_grading_a_lab_that_does_not_answer_says_so_for_every_question(tmp_path:
     silent = lab.addresses["vm-a"].rsplit(".", 1)[0] + ".99"
     content["pods"]["group1"]["vm-a"]["address"] = silent
     content["questions"] = ["1.1-register", "1.2"]
-    grading = tmp_path / "grading.yml"
-    grading.write_text(yaml.safe_dump(content))
-    report = tmp_path / "report"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lab-grading",
-                           str(grading), "--lab-report", str(report), "tests/lab"],
-                          cwd=REPO, capture_output=True, text=True)  # fmt: skip
-    rows = list(csv.DictReader((report / "summary.csv").read_text().splitlines()))
+    done, rows = grade(content, tmp_path)
     assert {row["question"] for row in rows} == {"1.1-register", "1.2"}, done.stdout[-3000:]
     for row in rows:
         assert row["verdict"] == "fail" and row["reason"].startswith(f"no answer from {silent} (vm-a)"), row
@@ -129,10 +130,7 @@ def test_grading_a_lab_that_does_not_answer_says_so_for_every_question(tmp_path:
 def test_a_bad_grading_file_is_refused_before_any_call(tmp_path: Path) -> None:
     content = grading_file(lab_of(pods()[0]))
     del content["pods"]["group1"]["users"]["kaiba"]["secret"]
-    grading = tmp_path / "grading.yml"
-    grading.write_text(yaml.safe_dump(content))
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--lab-grading",
-                           str(grading), "tests/lab"], cwd=REPO, capture_output=True, text=True)  # fmt: skip
-    assert done.returncode != 0
+    done, rows = grade(content, tmp_path, report=False)
+    assert done.returncode != 0 and rows == []
     assert "pods.group1.users.kaiba has no secret" in done.stdout + done.stderr
     assert "passed" not in done.stdout and "failed" not in done.stdout

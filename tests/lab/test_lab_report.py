@@ -136,18 +136,8 @@ def test_the_video_answer_offers_h264(report: Path, lab: Lab) -> None:
     assert re.search(r"rtpmap:\d+ H264/90000", answers), answers
 
 
-class Text(HTMLParser):
-    def __init__(self, page: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.text = ""
-        self.feed(page)
-
-    def handle_data(self, data: str) -> None:
-        self.text += data
-
-
 def test_the_index_names_every_question_with_its_verdict(report: Path) -> None:
-    text = Text((report / "index.html").read_text()).text
+    text = Shown((report / "index.html").read_text()).text
     for question, title in QUESTIONS.items():
         assert f"{question} {title}: pass" in text
 
