@@ -16,7 +16,7 @@ lab: venv docker
 	$(PLAYBOOK) site.yml
 
 ## test: lint, unit tests, then the Molecule scenario (converge, idempotence, calls through SIPp) and the
-## local lab's tests (make local-lab-test), the latter beside Molecule's verify (scripts/test-labs.sh)
+## local lab's tests (make local-lab-checks) at the same time (scripts/test-labs.sh)
 test: lint unit labs
 
 labs: images

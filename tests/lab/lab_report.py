@@ -141,13 +141,9 @@ class LabReport:
             yield
             return
         number = marker.args[0]
-        title = QUESTIONS[number]
         # Where a student would capture: the PBX that runs the services (vm-a in the course).
         on = marker.kwargs.get("on") or lab.features.get("services_host") or "vm-a"
-        folder = self.folder / lab.pod / number
-        folder.mkdir(parents=True, exist_ok=True)
-        self.questions[lab.pod, number] = Question(
-            lab.pod, number, title, folder, parties(lab), lab.containers[lab.testers[0]])
+        folder = self.asked(lab, number).folder
         pbx = lab.containers[on]
         pcap = f"{CAPTURE_DIR}/{number}.pcap"
         # --immediate-mode: packets are written as they come, not when a buffer fills.
@@ -171,12 +167,8 @@ class LabReport:
         lab = getattr(item, "funcargs", {}).get("lab")
         if marker is None or lab is None or not (report.when == "call" or report.when == "setup" and report.failed):
             return
-        question = self.questions.get((lab.pod, marker.args[0]))
-        if question is None:  # its setup failed: no capture, but a verdict
-            folder = self.folder / lab.pod / marker.args[0]
-            folder.mkdir(parents=True, exist_ok=True)
-            question = self.questions[lab.pod, marker.args[0]] = Question(
-                lab.pod, marker.args[0], QUESTIONS[marker.args[0]], folder, parties(lab), lab.containers[lab.testers[0]])
+        # A question whose setup failed has no capture, but gets its verdict.
+        question = self.questions.get((lab.pod, marker.args[0])) or self.asked(lab, marker.args[0])
         question.outcome = "pass" if report.passed else "fail"
         question.reason = "" if report.passed else first_line(report)
         (question.folder / "verdict.json").write_text(json.dumps(
@@ -188,6 +180,14 @@ class LabReport:
         every = sorted(self.questions.values(), key=lambda q: (q.pod, question_key(q.number)))
         (self.folder / "summary.csv").write_text(summary_csv(every))
         (self.folder / "summary.xml").write_text(summary_junit(every))
+
+    def asked(self, lab: Any, number: str) -> Question:
+        """Question `number` asked of `lab`'s pod now: its folder made, its verdict yet to come."""
+        folder = self.folder / lab.pod / number
+        folder.mkdir(parents=True, exist_ok=True)
+        question = Question(lab.pod, number, QUESTIONS[number], folder, parties(lab), lab.containers[lab.testers[0]])
+        self.questions[lab.pod, number] = question
+        return question
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """The checks of the report itself (test_lab_report.py) run after every question's."""
