@@ -91,3 +91,17 @@ def test_a_failed_install_says_which_packages_and_what_apt_get_said(tmp_path: Pa
     result = run(tmp_path, packages=["asterisk", "nosuch"])
     assert result["failed"]
     assert "updating apt's package lists failed" in result["msg"] and "Unable to locate package nosuch" in result["msg"]
+
+
+def test_it_tells_the_service_manager_so_the_play_gathers_no_facts(tmp_path: Path) -> None:
+    # The same answer as Ansible's own fact gathering on this machine: the service tasks
+    # choose systemd or an init script from it.
+    result = run(tmp_path, packages=["asterisk"])
+    gathered = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "ansible.builtin.setup",
+         "-a", "gather_subset=!all,!min,service_mgr", "-e", f"ansible_python_interpreter={sys.executable}"],
+        capture_output=True, text=True, env=dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+                                                 ANSIBLE_LOAD_CALLBACK_PLUGINS="1"))  # fmt: skip
+    facts = json.loads(gathered.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["ansible_facts"]
+    assert result["ansible_facts"] == {"service_mgr": facts["ansible_service_mgr"]}
+    assert result["changed"] is False

@@ -21,6 +21,9 @@ description:
     C(apt-get update) then C(apt-get install --no-install-recommends), non-interactively,
     keeping configuration files that exist.
   - In check mode nothing is written or installed; the result says what would be.
+  - Returns the fact C(service_mgr), found as Ansible's own fact gathering finds it, which
+    M(ansible.builtin.service) needs to choose between systemd and an init script: the play
+    gathers no facts, one module run a host less on every run.
 options:
   packages:
     description: Debian packages that must be installed.
@@ -59,14 +62,20 @@ proxy_changed:
   description: Whether the proxy file was (or would be) written or removed.
   type: bool
   returned: always
+ansible_facts:
+  description: C(service_mgr), e.g. C(systemd) on a VM, the container's init elsewhere.
+  type: dict
+  returned: always
 """
 
 import glob
 import os
+import platform
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.facts.system.service_mgr import ServiceMgrFactCollector
 
 LISTS = "/var/lib/apt/lists"
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
@@ -157,8 +166,9 @@ def main() -> None:
             module.fail_json(msg=f"apt-get install ended, but dpkg does not report installed: {', '.join(still)}")
     installs = {"before_header": "packages installed", "after_header": "packages installed",
                 "before": "", "after": "".join(f"{name}\n" for name in wanted)}
+    service_mgr = ServiceMgrFactCollector().collect(module, {"ansible_system": platform.system()})
     module.exit_json(changed=proxy_changed or bool(wanted), installed=wanted, proxy_changed=proxy_changed,
-                     diff=[diff, installs])
+                     diff=[diff, installs], ansible_facts=service_mgr)
 
 
 if __name__ == "__main__":
