@@ -349,3 +349,61 @@ def test_every_secret_a_template_prints_is_on_a_line_its_pattern_hides(name: str
         assert any(secret in text for secret in printed), "the test's secrets are not printed as expected"
     masked = config_files.mask_text(text, pattern)
     assert not [secret for secret in printed if secret in masked]
+
+
+# ---- The role's action plugin: templates rendered on the controller, as template renders them
+
+ACTION_PLUGINS = ROOT / "roles" / "asterisk" / "action_plugins"
+TEMPLATE = """[general]
+{% for user in users %}
+; {{ user }}
+{% endfor %}
+rtpstart={{ first_port }}
+rtpend={{ first_port + 10 }}
+"""
+
+
+def play_tasks(tmp_path: Path, tasks: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook on localhost with the role's library and action plugins, and a
+    templates/ folder beside the play, as a role's would be."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "tasks": tasks,
+        "vars": {"users": ["amine", "kaiba"], "first_port": "{{ 10000 + 0 }}"}}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LIBRARY=str(LIBRARY),
+               ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_templates_render_as_the_template_module_renders_them(tmp_path: Path) -> None:
+    etc, jail = tmp_path / "etc", tmp_path / "jail.d" / "asterisk-lab.local"
+    etc.mkdir()
+    jail.parent.mkdir()
+    # Each template mirrors its target: rtp.conf is etc/asterisk/rtp.conf.j2, an absolute
+    # path is itself under templates/.
+    for template in (tmp_path / "templates/etc/asterisk/rtp.conf.j2",
+                     tmp_path / "templates" / f"{str(jail).lstrip('/')}.j2"):  # fmt: skip
+        template.parent.mkdir(parents=True, exist_ok=True)
+        template.write_text(TEMPLATE)
+    done = play_tasks(tmp_path, [
+        {"asterisk_config_files": {"directory": str(etc), "templates": ["rtp.conf", str(jail)], **me()},
+         "register": "written"},
+        {"ansible.builtin.template": {"src": "etc/asterisk/rtp.conf.j2", "dest": str(tmp_path / "by-template")}},
+        {"ansible.builtin.assert": {"that": "written.changed_files == ['rtp.conf', '%s']" % jail}},
+    ])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    expected = (tmp_path / "by-template").read_text()
+    assert "; amine\n; kaiba\nrtpstart=10000\nrtpend=10010\n" in expected
+    assert (etc / "rtp.conf").read_text() == expected
+    assert jail.read_text() == expected
+
+
+def test_templates_without_the_role_are_refused_with_the_way_out(tmp_path: Path) -> None:
+    result = run_module(tmp_path, {}, templates=["rtp.conf"])
+    assert result["failed"] is True
+    assert "templates: rendered on the controller by the role's action plugin" in result["msg"]
+    assert "give files instead" in result["msg"]

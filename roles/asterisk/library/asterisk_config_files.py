@@ -27,7 +27,16 @@ options:
       - Content of each file, by file name (relative to O(directory)) or absolute path.
       - Never logged as given; the result shows it with its secret lines masked.
     type: dict
-    required: true
+    default: {}
+  templates:
+    description:
+      - Files whose content is the role's template that mirrors the file's path, rendered on
+        the controller with the host's variables by the role's action plugin and added to
+        O(files): C(pjsip.conf) is C(templates/etc/asterisk/pjsip.conf.j2),
+        C(/etc/fail2ban/jail.d/x.local) is C(templates/etc/fail2ban/jail.d/x.local.j2).
+    type: list
+    elements: str
+    default: []
   secret_lines:
     description:
       - For each file that holds secrets, by its name in O(files), a regular expression
@@ -199,7 +208,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "directory": {"type": "path", "required": True},
-            "files": {"type": "dict", "required": True, "no_log": True},
+            "files": {"type": "dict", "default": {}, "no_log": True},
+            "templates": {"type": "list", "elements": "str", "default": []},
             "secret_lines": {"type": "dict", "default": {}},
             "secrets": {"type": "list", "elements": "str", "default": [], "no_log": True},
             "owner": {"type": "str", "default": "root"},
@@ -209,6 +219,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = dict(module.params)
+    if params["templates"]:
+        module.fail_json(msg="templates: rendered on the controller by the role's action plugin"
+                             " (roles/asterisk/action_plugins); outside the role, give files instead")
     _mask_only_secrets(module, params["files"], params["secrets"])
     # Every result, a failure inside AnsibleModule too, shows module.params as its
     # invocation: from here on they hold no secret and no unmasked content.
