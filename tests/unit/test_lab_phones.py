@@ -492,10 +492,11 @@ def test_the_class_functions_read_each_pods_first_pbx(lab) -> None:
     assert cards["pod2"]["amine"]["files"]["MicroSIP"] == "c-pod2-amine.microsip.ini"
 
 
-def lab_files(tmp_path: Path, files: dict[str, str], check_mode: bool = False) -> dict:
+def lab_files(tmp_path: Path, files: dict[str, str], check_mode: bool = False, **options: str) -> dict:
     """playbooks/library/lab_files.py, run as Ansible runs a module."""
     arguments = tmp_path / "args.json"
-    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"files": files, "_ansible_check_mode": check_mode}}))
+    arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"files": files, "_ansible_check_mode": check_mode,
+                                                             **options}}))
     done = subprocess.run([sys.executable, str(ROOT / "playbooks" / "library" / "lab_files.py"), str(arguments)],
                           capture_output=True, text=True)
     return json.loads(done.stdout)
@@ -513,6 +514,21 @@ def test_phone_files_are_written_0600_once_and_rewritten_when_their_bytes_or_mod
     result = lab_files(tmp_path, {path: "a{{ b }}"})
     assert result["changed"] and Path(path).read_text() == "a{{ b }}"
     assert "a{{ b }}" not in json.dumps(result)  # the content is never logged
+
+
+def test_the_credentials_folder_is_made_private_in_the_same_run(tmp_path: Path) -> None:
+    # The credentials file's folder, as the file module made it: missing parents too, and an
+    # existing folder's mode set back to 0700.
+    folder = tmp_path / "credentials" / "class"
+    path = str(folder / "classroom.yml")
+    planned = lab_files(tmp_path, {path: "pods: {}\n"}, check_mode=True, folder_mode="0700")
+    assert planned["changed"] and planned["folders"] == [str(folder)] and not folder.exists()
+    assert lab_files(tmp_path, {path: "pods: {}\n"}, folder_mode="0700")["folders"] == [str(folder)]
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE(Path(path).stat().st_mode) == 0o600
+    assert not lab_files(tmp_path, {path: "pods: {}\n"}, folder_mode="0700")["changed"]
+    folder.chmod(0o755)
+    again = lab_files(tmp_path, {path: "pods: {}\n"}, folder_mode="0700")
+    assert again["changed"] and again["written"] == [] and stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
 def test_ansible_finds_the_filters() -> None:
