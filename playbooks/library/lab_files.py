@@ -63,6 +63,20 @@ def folder_is(path: str, mode: int) -> bool:
         return False
 
 
+def make_folder(folder: str, mode: int) -> None:
+    """Give the folder `mode`; a missing folder is made with each missing parent, every one
+    of them with `mode`, as ansible.builtin.file makes them."""
+    missing = []
+    parent = folder
+    while not os.path.isdir(parent):
+        missing.append(parent)
+        parent = os.path.dirname(parent)
+    for path in reversed(missing):
+        os.mkdir(path, mode)
+    for path in missing or [folder]:
+        os.chmod(path, mode)  # mkdir's mode passes through the umask
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -82,8 +96,7 @@ def main() -> None:
     )
     if not module.check_mode:
         for folder in made:
-            os.makedirs(folder, mode=folder_mode, exist_ok=True)
-            os.chmod(folder, folder_mode)
+            make_folder(folder, folder_mode)
         for path in changed:
             write(path, str(module.params["files"][path]).encode(), mode)
     module.exit_json(changed=bool(changed or made), written=changed, folders=made)

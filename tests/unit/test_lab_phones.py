@@ -524,7 +524,8 @@ def test_the_credentials_folder_is_made_private_in_the_same_run(tmp_path: Path) 
     planned = lab_files(tmp_path, {path: "pods: {}\n"}, check_mode=True, folder_mode="0700")
     assert planned["changed"] and planned["folders"] == [str(folder)] and not folder.exists()
     assert lab_files(tmp_path, {path: "pods: {}\n"}, folder_mode="0700")["folders"] == [str(folder)]
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700 and stat.S_IMODE(Path(path).stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
     assert not lab_files(tmp_path, {path: "pods: {}\n"}, folder_mode="0700")["changed"]
     folder.chmod(0o755)
     again = lab_files(tmp_path, {path: "pods: {}\n"}, folder_mode="0700")
