@@ -5,7 +5,9 @@ settings on the controller.
 One `copy` task per file costs about a second each (a pod's 15 phone files, 14 s of every
 first provision); this writes them all in one run, each atomically with its mode, and
 leaves a file that already holds its content alone. With folder_mode it also makes their
-folder private, where ansible.builtin.file would be one more module run.
+folder private, where ansible.builtin.file would be one more module run. On the controller
+(delegate_to: localhost, no become) the action plugin of the same name does the same
+in-process: no module run at all.
 """
 
 from __future__ import annotations
@@ -77,6 +79,22 @@ def make_folder(folder: str, mode: int) -> None:
         os.chmod(path, mode)  # mkdir's mode passes through the umask
 
 
+def apply(files: dict, mode: str, folder_mode: str | None, check_mode: bool) -> dict:
+    """Write what differs (nothing in check mode); the result the task reports. The role's
+    action plugin calls it in-process when the files are the controller's own."""
+    file_mode = int(mode, 8)
+    private = None if folder_mode is None else int(folder_mode, 8)
+    folders = sorted({os.path.dirname(os.path.abspath(path)) for path in files})
+    made = [] if private is None else [folder for folder in folders if not folder_is(folder, private)]
+    changed = sorted(path for path, content in files.items() if not current(path, str(content).encode(), file_mode))
+    if not check_mode:
+        for folder in made:
+            make_folder(folder, private)
+        for path in changed:
+            write(path, str(files[path]).encode(), file_mode)
+    return {"changed": bool(changed or made), "written": changed, "folders": made}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -86,20 +104,8 @@ def main() -> None:
         },
         supports_check_mode=True,
     )
-    mode = int(module.params["mode"], 8)
-    folder_mode = None if module.params["folder_mode"] is None else int(module.params["folder_mode"], 8)
-    folders = sorted({os.path.dirname(os.path.abspath(path)) for path in module.params["files"]})
-    made = [] if folder_mode is None else [folder for folder in folders if not folder_is(folder, folder_mode)]
-    changed = sorted(
-        path for path, content in module.params["files"].items()
-        if not current(path, str(content).encode(), mode)
-    )
-    if not module.check_mode:
-        for folder in made:
-            make_folder(folder, folder_mode)
-        for path in changed:
-            write(path, str(module.params["files"][path]).encode(), mode)
-    module.exit_json(changed=bool(changed or made), written=changed, folders=made)
+    params = module.params
+    module.exit_json(**apply(params["files"], params["mode"], params["folder_mode"], module.check_mode))
 
 
 if __name__ == "__main__":

@@ -532,6 +532,34 @@ def test_the_credentials_folder_is_made_private_in_the_same_run(tmp_path: Path) 
     assert again["changed"] and again["written"] == [] and stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
+def test_on_the_controller_the_files_are_written_without_a_module_run(tmp_path: Path) -> None:
+    # playbooks/action_plugins/lab_files.py: the same writes, in-process; check mode writes nothing.
+    path = tmp_path / "private" / "card.html"
+    play = tmp_path / "playbooks" / "play.yml"
+    play.parent.mkdir()
+    for kind in ("library", "action_plugins"):
+        (play.parent / kind).symlink_to(ROOT / "playbooks" / kind)
+    play.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"lab_files": {"files": {str(path): "{{ '<p>' }}{{ content }}\n"}, "mode": "0600", "folder_mode": "0700"},
+         "vars": {"content": "x"}, "delegate_to": "localhost", "become": False}]}]))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="0")
+
+    def playbook(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                               "-e", f"ansible_python_interpreter={sys.executable}", "-vvv", *options, str(play)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    checked = playbook("--check")
+    assert checked.returncode == 0 and "changed=1" in checked.stdout, checked.stdout[-2000:]
+    assert not path.parent.exists()
+    done = playbook()
+    assert done.returncode == 0 and "changed=1" in done.stdout, done.stdout[-2000:]
+    assert path.read_text() == "<p>x\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert "AnsiballZ_lab_files" not in done.stdout + checked.stdout
+    assert "changed=0" in playbook().stdout
+
+
 def test_ansible_finds_the_filters() -> None:
     assert lab_phones.FilterModule().filters() == {
         "lab_phone_problems": lab_phones.lab_phone_problems,
