@@ -80,8 +80,9 @@ def make_folder(folder: str, mode: int) -> None:
 
 
 def apply(files: dict, mode: str, folder_mode: str | None, check_mode: bool) -> dict:
-    """Write what differs (nothing in check mode); the result the task reports. The role's
-    action plugin calls it in-process when the files are the controller's own."""
+    """Write what differs (nothing in check mode); the result the task reports. The action
+    plugin of the same name (playbooks/action_plugins) calls it in-process when the files are
+    the controller's own."""
     file_mode = int(mode, 8)
     private = None if folder_mode is None else int(folder_mode, 8)
     folders = sorted({os.path.dirname(os.path.abspath(path)) for path in files})
