@@ -355,6 +355,32 @@ def test_vm_b_registers_again_within_60_s_after_vm_a_restarts_without_its_contac
     assert call.completed and answered.answered, call.log
 
 
+@pytest.mark.local_lab  # a converge: run beside Molecule's, where make test has the time
+def test_a_re_run_starts_and_enables_again_the_services_someone_stopped(
+    lab: Lab, pbx, phones: SippRunner, converge
+) -> None:
+    # A re-run asks each PBX which services are down and starts only those (the package
+    # task's check): the check must see a stopped service and one no longer started at boot.
+    trunk = lab.trunks[0]
+    registrar, registrant = pbx[trunk["registrar"]], pbx[trunk["registrant"]]
+    stopped = ((registrar, "fail2ban"), (registrant, "asterisk"))
+    for host, name in stopped:
+        host.check_output(f"service {name} stop && update-rc.d {name} disable")
+    assert wait_for(lambda: registrant.run("pgrep -x asterisk").rc == 1, 30, 0.5) is not None
+    done = converge()
+    assert done.returncode == 0, done.stdout[-3000:]
+    for host, name in stopped:
+        assert host.run(f"service {name} status").rc == 0, name
+        assert host.run(f"ls /etc/rc2.d/S??{name}").rc == 0, f"{name} does not start at boot"
+    registered = wait_for(
+        lambda: re.search(rf"{trunk['name']}/\S+\s+\S+\s+Registered", cli(registrant, "pjsip show registrations")),
+        timeout=30, step=0.5)
+    assert registered is not None, cli(registrant, "pjsip show registrations")
+    caller, callee = users_on(lab, trunk["registrar"])[0], users_on(lab, trunk["registrant"])[0]
+    call, answered = call_across(lab, phones, caller, callee)
+    assert call.completed and answered.answered, call.log
+
+
 # ---------------------------------------------------------------- changes keep calls up
 
 @pytest.mark.local_lab  # any lab; run beside Molecule's, where make test has the time

@@ -5,11 +5,14 @@ apt-get stand-in appends to, and apt-get records each call."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 MODULE = Path(__file__).resolve().parents[2] / "roles" / "asterisk" / "library" / "asterisk_packages.py"
 
@@ -105,3 +108,40 @@ def test_it_tells_the_service_manager_so_the_play_gathers_no_facts(tmp_path: Pat
     facts = json.loads(gathered.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["ansible_facts"]
     assert result["ansible_facts"] == {"service_mgr": facts["ansible_service_mgr"]}
     assert result["changed"] is False
+
+
+def test_it_says_which_services_are_down_and_counts_one_it_cannot_tell_as_down(tmp_path: Path) -> None:
+    result = run(tmp_path, packages=["asterisk"], services=["asterisk-lab-no-such-service"])
+    assert result["services_down"] == ["asterisk-lab-no-such-service"] and result["changed"] is False
+
+
+class Machine:
+    """What service_is_up asks of AnsibleModule: the exit code of each command, the tools found."""
+
+    def __init__(self, failing: set[tuple[str, ...]] = frozenset(), tools: tuple[str, ...] = ()) -> None:
+        self.failing, self.tools, self.commands = failing, tools, []
+
+    def run_command(self, argv: list[str]) -> tuple[int, str, str]:
+        self.commands.append(tuple(argv))
+        return (3 if tuple(argv) in self.failing else 0), "", ""
+
+    def get_bin_path(self, name: str) -> str | None:
+        return f"/usr/sbin/{name}" if name in self.tools else None
+
+
+def load_module():
+    spec = importlib.util.spec_from_file_location("asterisk_packages", MODULE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("failing", [(), ("is-active",), ("is-enabled",), ("is-active", "is-enabled")])
+def test_under_systemd_a_service_is_up_when_it_is_active_and_enabled(failing: tuple[str, ...]) -> None:
+    machine = Machine({("systemctl", check, "--quiet", "fail2ban") for check in failing})
+    assert load_module().service_is_up(machine, "systemd", "fail2ban") is (not failing)
+
+
+def test_under_another_manager_without_update_rc_d_a_service_counts_as_down() -> None:
+    machine = Machine(tools=("rc-service",))
+    assert load_module().service_is_up(machine, "openrc", "fail2ban") is False and machine.commands == []

@@ -24,6 +24,11 @@ description:
   - Returns the fact C(service_mgr), found as Ansible's own fact gathering finds it, which
     M(ansible.builtin.service) needs to choose between systemd and an init script: the play
     gathers no facts, one module run a host less on every run.
+  - Says which of O(services) are not running or not enabled at boot, by the tests
+    M(ansible.builtin.service) applies (systemd's C(is-active) and C(is-enabled); an init
+    script's C(status) and its C(/etc/rc?.d/S??) links), so that the play runs the service
+    module only for those: a re-run where every service runs spends no module run on them.
+    Any other service manager, or a service it cannot tell, counts as not running.
 options:
   packages:
     description: Debian packages that must be installed.
@@ -42,6 +47,11 @@ options:
     description: apt's package lists older than this are updated before an install.
     type: int
     default: 86400
+  services:
+    description: Services that must run and start at boot, checked after the install.
+    type: list
+    elements: str
+    default: []
 author: asterisk-lab
 """
 
@@ -61,6 +71,11 @@ installed:
 proxy_changed:
   description: Whether the proxy file was (or would be) written or removed.
   type: bool
+  returned: always
+services_down:
+  description: Those of O(services) that are not running, or not enabled at boot, in their order.
+  type: list
+  elements: str
   returned: always
 ansible_facts:
   description: C(service_mgr), e.g. C(systemd) on a VM, the container's init elsewhere.
@@ -142,6 +157,22 @@ def apt_get(module: AnsibleModule, what: str, *args: str) -> None:
         module.fail_json(msg=f"{what} failed (apt-get exit {rc}):\n{tail}")
 
 
+def service_is_up(module: AnsibleModule, service_mgr: str, name: str) -> bool:
+    """Whether `name` runs and starts at boot, as ansible.builtin.service would find it.
+
+    systemd: is-active and is-enabled both succeed. An init script (Debian's update-rc.d
+    manages its links): `status` exits 0 and a start link exists in some runlevel. In doubt
+    (another manager, no such tool), no: the service module then looks for itself.
+    """
+    if service_mgr == "systemd":
+        return all(module.run_command(["systemctl", check, "--quiet", name])[0] == 0
+                   for check in ("is-active", "is-enabled"))  # fmt: skip
+    script = f"/etc/init.d/{name}"
+    if not (module.get_bin_path("update-rc.d") and os.access(script, os.X_OK)):
+        return False
+    return module.run_command([script, "status"])[0] == 0 and bool(glob.glob(f"/etc/rc?.d/S??{name}"))
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -149,6 +180,7 @@ def main() -> None:
             "proxy": {"type": "str", "default": ""},
             "proxy_file": {"type": "path", "default": "/etc/apt/apt.conf.d/01asterisk-lab-proxy"},
             "update_cache_seconds": {"type": "int", "default": 86400},
+            "services": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
@@ -167,8 +199,9 @@ def main() -> None:
     installs = {"before_header": "packages installed", "after_header": "packages installed",
                 "before": "", "after": "".join(f"{name}\n" for name in wanted)}
     service_mgr = ServiceMgrFactCollector().collect(module, {"ansible_system": platform.system()})
+    down = [name for name in params["services"] if not service_is_up(module, service_mgr["service_mgr"], name)]
     module.exit_json(changed=proxy_changed or bool(wanted), installed=wanted, proxy_changed=proxy_changed,
-                     diff=[diff, installs], ansible_facts=service_mgr)
+                     services_down=down, diff=[diff, installs], ansible_facts=service_mgr)
 
 
 if __name__ == "__main__":
