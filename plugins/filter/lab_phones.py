@@ -37,12 +37,12 @@ User names are the lab's (letters, digits, `_`, `.`, `-`; lab_validate.py): noth
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
-from xml.sax.saxutils import escape
 
 DEFAULT_SIP_PORT = 5060
 
@@ -105,6 +105,12 @@ class Account:
     @property
     def hostport(self) -> str:
         return f"{self.host}:{self.port}"
+
+
+def xml_escape(text: str) -> str:
+    """&, < and > as XML entities. (xml.sax.saxutils.escape does the same, but importing it
+    imports urllib.request, and Ansible loads this plugin in every worker.)"""
+    return html.escape(text, quote=False)
 
 
 def _ordered_codecs(codecs: Any) -> tuple[str, ...]:
@@ -322,9 +328,9 @@ def linphone_xml(account: Account) -> str:
     overwrites what the phone had, so that importing it again applies a changed secret."""
     body = []
     for section, entries in linphone_sections(account).items():
-        body.append(f'  <section name="{escape(section)}">')
+        body.append(f'  <section name="{xml_escape(section)}">')
         body += [
-            f'    <entry name="{escape(key)}" overwrite="true">{escape(value)}</entry>'
+            f'    <entry name="{xml_escape(key)}" overwrite="true">{xml_escape(value)}</entry>'
             for key, value in entries.items()
         ]
         body.append("  </section>")
