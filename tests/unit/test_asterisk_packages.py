@@ -96,10 +96,11 @@ def test_a_failed_install_says_which_packages_and_what_apt_get_said(tmp_path: Pa
     assert "updating apt's package lists failed" in result["msg"] and "Unable to locate package nosuch" in result["msg"]
 
 
-def test_it_tells_the_service_manager_so_the_play_gathers_no_facts(tmp_path: Path) -> None:
-    # The same answer as Ansible's own fact gathering on this machine: the service tasks
-    # choose systemd or an init script from it.
-    result = run(tmp_path, packages=["asterisk"])
+def test_it_tells_the_service_manager_when_a_service_is_down_so_the_play_gathers_no_facts(tmp_path: Path) -> None:
+    # The same answer as Ansible's own fact gathering on this machine: the service task
+    # chooses systemd or an init script from it. With no service down it has no work.
+    assert run(tmp_path, packages=["asterisk"], services=[]).get("ansible_facts") == {}
+    result = run(tmp_path, packages=["asterisk"], services=["asterisk-lab-no-such-service"])
     gathered = subprocess.run(
         [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "ansible.builtin.setup",
          "-a", "gather_subset=!all,!min,service_mgr", "-e", f"ansible_python_interpreter={sys.executable}"],
@@ -136,12 +137,22 @@ def load_module():
     return module
 
 
+def loaded_under(monkeypatch: pytest.MonkeyPatch, systemd: bool):
+    """The module, on a machine that the service module's own test finds systemd-run, or not."""
+    module = load_module()
+    monkeypatch.setattr(module, "is_systemd_managed", lambda _module: systemd)
+    return module
+
+
 @pytest.mark.parametrize("failing", [(), ("is-active",), ("is-enabled",), ("is-active", "is-enabled")])
-def test_under_systemd_a_service_is_up_when_it_is_active_and_enabled(failing: tuple[str, ...]) -> None:
+def test_under_systemd_a_service_is_up_when_it_is_active_and_enabled(
+    monkeypatch: pytest.MonkeyPatch, failing: tuple[str, ...]
+) -> None:
     machine = Machine({("systemctl", check, "--quiet", "fail2ban") for check in failing})
-    assert load_module().service_is_up(machine, "systemd", "fail2ban") is (not failing)
+    assert loaded_under(monkeypatch, systemd=True).service_is_up(machine, "fail2ban") is (not failing)
 
 
-def test_under_another_manager_without_update_rc_d_a_service_counts_as_down() -> None:
+def test_under_another_manager_without_update_rc_d_a_service_counts_as_down(monkeypatch: pytest.MonkeyPatch) -> None:
     machine = Machine(tools=("rc-service",))
-    assert load_module().service_is_up(machine, "openrc", "fail2ban") is False and machine.commands == []
+    assert loaded_under(monkeypatch, systemd=False).service_is_up(machine, "fail2ban") is False
+    assert machine.commands == []
