@@ -339,10 +339,10 @@ def bench_provisioning(pod_counts: list[str | int], folder: Path) -> list[str]:
                 # alone (what the 1-pod lab was): both then meet the same machine, whose speed
                 # drifts by a third between minutes on a shared host.
                 print(f"... 1 and {n} pod(s): idempotent re-runs, in turns", file=sys.stderr, flush=True)
-                one = bench_inventory(folder, 1)
-                passes: dict[int, list[Pass]] = {1: [], n: []}
+                inventories = {1: bench_inventory(folder, 1), n: inventory}  # one entry when n is 1
+                passes: dict[int, list[Pass]] = {k: [] for k in inventories}
                 for _ in range(REPEATS):
-                    for k, path in ((1, one), (n, inventory)):
+                    for k, path in inventories.items():
                         passes[k].append(playbook(path, "site.yml", f"site.yml re-run ({k} pods)"))
                 for k, runs in passes.items():
                     best = min(runs, key=lambda p: p.seconds)
