@@ -363,7 +363,7 @@ rtpend={{ first_port + 10 }}
 """
 
 
-def play_tasks(tmp_path: Path, tasks: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+def play_tasks(tmp_path: Path, tasks: list[dict[str, Any]], **env_extra: str) -> subprocess.CompletedProcess[str]:
     """ansible-playbook on localhost with the role's library and action plugins, and a
     templates/ folder beside the play, as a role's would be."""
     playbook = tmp_path / "play.yml"
@@ -371,7 +371,7 @@ def play_tasks(tmp_path: Path, tasks: list[dict[str, Any]]) -> subprocess.Comple
         "hosts": "localhost", "gather_facts": False, "tasks": tasks,
         "vars": {"users": ["amine", "kaiba"], "first_port": "{{ 10000 + 0 }}"}}]))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LIBRARY=str(LIBRARY),
-               ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS), ANSIBLE_NOCOLOR="1")
+               ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS), ANSIBLE_NOCOLOR="1", **env_extra)
     return subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
@@ -407,3 +407,46 @@ def test_templates_without_the_role_are_refused_with_the_way_out(tmp_path: Path)
     assert result["failed"] is True
     assert "templates: rendered on the controller by the role's action plugin" in result["msg"]
     assert "give files instead" in result["msg"]
+
+
+def test_a_re_run_compares_checksums_on_the_host_and_runs_no_module(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    files = {"rtp.conf": "rtpstart=10000", "extensions.conf": extensions(25)}
+    task = {
+        "asterisk_config_files": {"directory": str(etc), **me(), "mode": "0640", "files": files},
+        "register": "written",
+    }
+    # Each module run leaves its AnsiballZ file in remote/ (kept, and not pipelined).
+    keep = {"ANSIBLE_PIPELINING": "0", "ANSIBLE_KEEP_REMOTE_FILES": "1", "ANSIBLE_REMOTE_TMP": str(tmp_path / "remote")}
+
+    def run(changed: list[str]) -> int:
+        done = play_tasks(
+            tmp_path,
+            [task, {"ansible.builtin.assert": {"that": f"written.changed_files | sort == {sorted(changed)}"}}],
+            **keep,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return len(list((tmp_path / "remote").glob("*/AnsiballZ_asterisk_config_files.py")))
+
+    assert run(["rtp.conf", "extensions.conf"]) == 1
+    assert run([]) == 1  # sha256sum and stat said every file is in place: no module ran
+    (etc / "rtp.conf").chmod(0o600)
+    assert run(["rtp.conf"]) == 2 and (etc / "rtp.conf").stat().st_mode & 0o777 == 0o640
+    (etc / "extensions.conf").write_text(extensions(20))
+    assert run(["extensions.conf"]) == 3 and (etc / "extensions.conf").read_text() == extensions(25)
+    assert (etc / "rtp.conf").read_text() == "rtpstart=10000\n"
+
+
+def test_the_probe_finds_a_file_in_place_only_when_content_owner_group_and_mode_all_match() -> None:
+    action = _load("_asterisk_config_files_action", ACTION_PLUGINS / "asterisk_config_files.py")
+    digest = __import__("hashlib").sha256(b"a=1\n").hexdigest()
+    found = f"stat 640 root asterisk /etc/asterisk/x.conf\n{digest}  /etc/asterisk/x.conf\n"
+    wanted = {"/etc/asterisk/x.conf": "a=1\n"}
+    assert action.files_in_place(found, wanted, "root", "asterisk", "0640")
+    assert not action.files_in_place(found, wanted, "root", "asterisk", "0644")
+    assert not action.files_in_place(found, wanted, "asterisk", "asterisk", "0640")
+    assert not action.files_in_place(found, {"/etc/asterisk/x.conf": "a=2\n"}, "root", "asterisk", "0640")
+    assert not action.files_in_place(found, {**wanted, "/etc/asterisk/y.conf": "b\n"}, "root", "asterisk", "0640")
+    # A symbolic mode is left to the module to compare.
+    assert not action.files_in_place(found, wanted, "root", "asterisk", "u=rw,g=r")
