@@ -1,7 +1,10 @@
 """asterisk_packages: the proxy file first, then apt-get for what dpkg does not report installed,
-and nothing at all on a re-run. The module runs as Ansible runs it, with stand-ins for dpkg-query,
-apt-get and apt-config on PATH: dpkg-query reads the installed packages from a file that the
-apt-get stand-in appends to, and apt-get records each call."""
+and no module at all on a re-run.
+
+The module runs as Ansible runs it, with stand-ins for dpkg-query, apt-get and apt-config on
+PATH: dpkg-query reads the installed packages from a file that the apt-get stand-in appends to,
+and apt-get records each call. The action plugin's shell probe runs as the PBX runs it (sh),
+and the whole task through ansible-playbook on this machine, where it installs nothing."""
 
 from __future__ import annotations
 
@@ -14,7 +17,12 @@ from pathlib import Path
 
 import pytest
 
-MODULE = Path(__file__).resolve().parents[2] / "roles" / "asterisk" / "library" / "asterisk_packages.py"
+ROOT = Path(__file__).resolve().parents[2]
+MODULE = ROOT / "roles" / "asterisk" / "library" / "asterisk_packages.py"
+ACTION = ROOT / "roles" / "asterisk" / "action_plugins" / "asterisk_packages.py"
+_spec = importlib.util.spec_from_file_location("asterisk_packages_action", ACTION)
+packages_action = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(packages_action)
 
 DPKG_QUERY = """#!/bin/sh
 shift 2  # --show --showformat=...
@@ -46,8 +54,10 @@ def run(tmp_path: Path, check_mode: bool = False, **args: object) -> dict:
             (tools / name).write_text(script)
             (tools / name).chmod(0o755)
         (tmp_path / "installed").write_text("asterisk\n")
+    proxy = args.pop("proxy", "")
     module_args = {"proxy_file": str(tmp_path / "01proxy"), "update_cache_seconds": 0,
-                   "_ansible_check_mode": check_mode, **args}  # fmt: skip
+                   "proxy_config": packages_action.proxy_text(proxy), "_ansible_check_mode": check_mode,
+                   **args}  # fmt: skip
     arguments = tmp_path / "args.json"
     arguments.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": module_args}))
     env = dict(os.environ, PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(tmp_path))
@@ -96,12 +106,88 @@ def test_a_failed_install_says_which_packages_and_what_apt_get_said(tmp_path: Pa
     assert "updating apt's package lists failed" in result["msg"] and "Unable to locate package nosuch" in result["msg"]
 
 
+def play(tmp_path: Path, task: dict, *options: str) -> dict:
+    """The task through ansible-playbook on this machine, with the role's plugins; its result.
+    Each module run leaves its AnsiballZ file in tmp_path/remote (module_runs counts them)."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        json.dumps(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [{**task, "register": "result"}, {"ansible.builtin.debug": {"var": "result"}}],
+                }
+            ]
+        )
+    )
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_LIBRARY=str(MODULE.parent),
+        ANSIBLE_ACTION_PLUGINS=str(ACTION.parent),
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+        ANSIBLE_PIPELINING="0",
+        ANSIBLE_KEEP_REMOTE_FILES="1",
+        ANSIBLE_REMOTE_TMP=str(tmp_path / "remote"),
+    )
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            *options,
+            str(playbook),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(done.stdout)["plays"][0]["tasks"][1]["hosts"]["localhost"]["result"]
+
+
+def module_runs(tmp_path: Path, module: str) -> int:
+    return len(list((tmp_path / "remote").glob(f"*/AnsiballZ_{module}.py")))
+
+
+def test_a_re_run_asks_the_host_with_one_shell_command_and_runs_no_module(tmp_path: Path) -> None:
+    # dpkg is installed on every Debian machine, this one included: nothing to install.
+    task = {
+        "asterisk_packages": {
+            "packages": ["dpkg"],
+            "proxy": "http://apt-cache:3142",
+            "proxy_file": str(tmp_path / "01proxy"),
+        }
+    }
+    first = play(tmp_path, task)
+    assert first["changed"] and first["proxy_changed"] and first["installed"] == [], first
+    assert module_runs(tmp_path, "asterisk_packages") == 1  # it wrote the proxy file
+    again = play(tmp_path, task)
+    assert not again["changed"] and again["installed"] == [] and again["services_down"] == []
+    assert module_runs(tmp_path, "asterisk_packages") == 1  # the probe answered: no module ran
+    # Someone edits the file: the probe sees it, and the module puts it back.
+    (tmp_path / "01proxy").write_text('Acquire::http::Proxy "http://elsewhere:3142";\n')
+    fixed = play(tmp_path, task)
+    assert fixed["changed"] and module_runs(tmp_path, "asterisk_packages") == 2
+    assert (tmp_path / "01proxy").read_text() == packages_action.proxy_text("http://apt-cache:3142")
+
+
 def test_a_service_it_cannot_tell_is_down_and_the_service_manager_comes_with_it(tmp_path: Path) -> None:
     # The same answer as Ansible's own fact gathering on this machine: the service task
     # chooses systemd or an init script from it. With no service down it has no work.
-    assert run(tmp_path, packages=["asterisk"], services=[]).get("ansible_facts") == {}
-    result = run(tmp_path, packages=["asterisk"], services=["asterisk-lab-no-such-service"])
-    assert result["services_down"] == ["asterisk-lab-no-such-service"]
+    task = {"asterisk_packages": {"packages": ["dpkg"], "proxy_file": str(tmp_path / "01proxy")}}
+    assert "ansible_facts" not in play(tmp_path, task)
+    task["asterisk_packages"]["services"] = ["asterisk-lab-no-such-service"]
+    result = play(tmp_path, task)
+    assert result["services_down"] == ["asterisk-lab-no-such-service"] and not result["changed"]
     gathered = subprocess.run(
         [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local", "-m", "ansible.builtin.setup",
          "-a", "gather_subset=!all,!min,service_mgr", "-e", f"ansible_python_interpreter={sys.executable}"],
@@ -109,46 +195,40 @@ def test_a_service_it_cannot_tell_is_down_and_the_service_manager_comes_with_it(
                                                  ANSIBLE_LOAD_CALLBACK_PLUGINS="1"))  # fmt: skip
     facts = json.loads(gathered.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["ansible_facts"]
     assert result["ansible_facts"] == {"service_mgr": facts["ansible_service_mgr"]}
-    assert result["changed"] is False
 
 
-class Machine:
-    """What service_is_up asks of AnsibleModule: the exit code of each command, the tools found."""
-
-    def __init__(self, failing: set[tuple[str, ...]] = frozenset(), tools: tuple[str, ...] = ()) -> None:
-        self.failing, self.tools, self.commands = failing, tools, []
-
-    def run_command(self, argv: list[str]) -> tuple[int, str, str]:
-        self.commands.append(tuple(argv))
-        return (3 if tuple(argv) in self.failing else 0), "", ""
-
-    def get_bin_path(self, name: str) -> str | None:
-        return f"/usr/sbin/{name}" if name in self.tools else None
-
-
-def load_module():
-    spec = importlib.util.spec_from_file_location("asterisk_packages", MODULE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def loaded_under(monkeypatch: pytest.MonkeyPatch, systemd: bool):
-    """The module, on a machine that the service module's own test finds systemd-run, or not."""
-    module = load_module()
-    monkeypatch.setattr(module, "is_systemd_managed", lambda _module: systemd)
-    return module
+SYSTEMCTL = """#!/bin/sh
+# systemctl <is-active|is-enabled> --quiet <name>: fails for the checks listed in $FAILING
+case " $FAILING " in *" $1 "*) exit 3;; esac
+exit 0
+"""
 
 
 @pytest.mark.parametrize("failing", [(), ("is-active",), ("is-enabled",), ("is-active", "is-enabled")])
-def test_under_systemd_a_service_is_up_when_it_is_active_and_enabled(
-    monkeypatch: pytest.MonkeyPatch, failing: tuple[str, ...]
-) -> None:
-    machine = Machine({("systemctl", check, "--quiet", "fail2ban") for check in failing})
-    assert loaded_under(monkeypatch, systemd=True).service_is_up(machine, "fail2ban") is (not failing)
+def test_under_systemd_a_service_is_up_when_it_is_active_and_enabled(tmp_path: Path, failing: tuple[str, ...]) -> None:
+    tools, booted = tmp_path / "bin", tmp_path / "run-systemd-system"
+    tools.mkdir()
+    booted.mkdir()
+    (tools / "systemctl").write_text(SYSTEMCTL)
+    (tools / "systemctl").chmod(0o755)
+    probe = packages_action.probe_command(str(tmp_path / "01proxy"), [], ["fail2ban"], canaries=(str(booted),))
+    done = subprocess.run(
+        ["sh", "-c", probe],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PATH=f"{tools}:{os.environ['PATH']}", FAILING=" ".join(failing)),
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ([f"{'down' if failing else 'up'} fail2ban"])
 
 
-def test_under_another_manager_without_update_rc_d_a_service_counts_as_down(monkeypatch: pytest.MonkeyPatch) -> None:
-    machine = Machine(tools=("rc-service",))
-    assert loaded_under(monkeypatch, systemd=False).service_is_up(machine, "fail2ban") is False
-    assert machine.commands == []
+def test_without_systemd_a_service_with_no_init_script_is_down(tmp_path: Path) -> None:
+    # No canary: the init script's branch, and there is no /etc/init.d/asterisk-lab-no-such-service.
+    probe = packages_action.probe_command(
+        str(tmp_path / "01proxy"),
+        ["dpkg", "asterisk-lab-no-such-package"],
+        ["asterisk-lab-no-such-service"],
+        canaries=(str(tmp_path / "none"),),
+    )
+    found = packages_action.read_probe(subprocess.run(["sh", "-c", probe], capture_output=True, text=True).stdout)
+    assert found == {"proxy": None, "installed": {"dpkg"}, "up": set()}

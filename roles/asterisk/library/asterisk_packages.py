@@ -1,5 +1,7 @@
 #!/usr/bin/python
 """Point apt at the class's package cache and install the PBX's missing packages, in one run.
+The role's action plugin (action_plugins/asterisk_packages.py) runs it only when one of them
+must change.
 
 Why not ansible.builtin.copy + ansible.builtin.apt: measured on the bench (bench/pods.py),
 those are three module runs a host on every re-run (copy's stat and file, and the dpkg
@@ -14,6 +16,10 @@ DOCUMENTATION = r"""
 module: asterisk_packages
 short_description: Set apt's download proxy and install missing Debian packages with apt-get
 description:
+  - The role's action plugin (action_plugins/asterisk_packages.py) first asks the host, in one
+    shell command, about the proxy file, the packages and the services, and runs this module
+    only when the proxy file or a package must change: a re-run where all is in place runs no
+    module at all.
   - Writes the apt configuration file that sends downloads through O(proxy) (an apt-cacher-ng
     the class shares), or removes it when O(proxy) is empty, before anything is installed. A
     new file is checked with apt-config first.
@@ -24,11 +30,9 @@ description:
   - Says which of O(services) are not running or not enabled at boot, by the tests
     M(ansible.builtin.service) applies (systemd's C(is-active) and C(is-enabled); an init
     script's C(status) and its C(/etc/rc?.d/S??) links), so that the play runs the service
-    module only for those: a re-run where every service runs spends no module run on them.
-    Any other service manager, or a service it cannot tell, counts as not running.
-  - When one is, returns the fact C(service_mgr), found as Ansible's own fact gathering
-    finds it, which M(ansible.builtin.service) needs to choose between systemd and an init
-    script: the play gathers no facts, one module run a host less.
+    module only for those. Any other service manager, or a service it cannot tell, counts as
+    not running; then it also returns the fact C(service_mgr), found as Ansible's fact
+    gathering finds it, which M(ansible.builtin.service) chooses by (the play gathers no facts).
 options:
   packages:
     description: Debian packages that must be installed.
@@ -37,6 +41,12 @@ options:
     required: true
   proxy:
     description: URL of the apt proxy, e.g. http://apt-cache:3142; empty for none.
+    type: str
+    default: ""
+  proxy_config:
+    description:
+      - What the proxy file must say, empty for no file. The action plugin sets it from
+        O(proxy); give O(proxy) instead.
     type: str
     default: ""
   proxy_file:
@@ -48,7 +58,7 @@ options:
     type: int
     default: 86400
   services:
-    description: Services that must run and start at boot, checked after the install.
+    description: Services that must run and start at boot, checked after the install (by the action plugin).
     type: list
     elements: str
     default: []
@@ -60,6 +70,7 @@ EXAMPLES = r"""
   asterisk_packages:
     packages: [asterisk, asterisk-core-sounds-fr]
     proxy: http://apt-cache:3142
+    services: [asterisk]
 """
 
 RETURN = r"""
@@ -80,27 +91,18 @@ services_down:
 ansible_facts:
   description: C(service_mgr), e.g. C(systemd) on a VM, the container's init elsewhere.
   type: dict
-  returned: when O(services) has one that is down
+  returned: when one of O(services) is down and the host's facts have no C(service_mgr) yet
 """
 
 import glob
 import os
-import platform
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.service import is_systemd_managed
 
 LISTS = "/var/lib/apt/lists"
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-
-
-def proxy_text(proxy: str) -> str:
-    return (
-        "// Managed by asterisk-lab; set asterisk_pbx.apt_proxy instead of editing this file.\n"
-        f'Acquire::http::Proxy "{proxy}";\n'
-    )
 
 
 def read(path: str) -> str | None:
@@ -111,10 +113,10 @@ def read(path: str) -> str | None:
         return None
 
 
-def set_proxy(module: AnsibleModule, path: str, proxy: str) -> tuple[bool, dict]:
-    """Make the proxy file say `proxy` (or vanish when it is empty); returns (changed, diff)."""
+def set_proxy(module: AnsibleModule, path: str, text: str) -> tuple[bool, dict]:
+    """Make the proxy file say `text` (or vanish when it is empty); returns (changed, diff)."""
     before = read(path)
-    after = proxy_text(proxy) if proxy else None
+    after = text or None
     diff = {"before_header": path, "after_header": path, "before": before or "", "after": after or ""}
     if before == after:
         return False, diff
@@ -129,7 +131,7 @@ def set_proxy(module: AnsibleModule, path: str, proxy: str) -> tuple[bool, dict]
     rc, _out, err = module.run_command(["apt-config", "--config-file", draft, "dump", "Acquire::http::Proxy"])
     if rc != 0:
         os.remove(draft)
-        module.fail_json(msg=f"apt-config refuses the proxy setting for {proxy!r}: {err.strip()}")
+        module.fail_json(msg=f"apt-config refuses the proxy setting {text.strip().splitlines()[-1]!r}: {err.strip()}")
     os.chmod(draft, 0o644)
     module.atomic_move(draft, path)
     return True, diff
@@ -157,36 +159,19 @@ def apt_get(module: AnsibleModule, what: str, *args: str) -> None:
         module.fail_json(msg=f"{what} failed (apt-get exit {rc}):\n{tail}")
 
 
-def service_is_up(module: AnsibleModule, name: str) -> bool:
-    """Whether `name` runs and starts at boot, as ansible.builtin.service would find it.
-
-    systemd (the service module's own test says it runs): is-active and is-enabled both
-    succeed. An init script (Debian's update-rc.d manages its links): `status` exits 0 and a
-    start link exists in some runlevel. In doubt (another manager, no such tool), no: the
-    service module then looks for itself.
-    """
-    if is_systemd_managed(module):
-        return all(module.run_command(["systemctl", check, "--quiet", name])[0] == 0
-                   for check in ("is-active", "is-enabled"))  # fmt: skip
-    script = f"/etc/init.d/{name}"
-    if not (module.get_bin_path("update-rc.d") and os.access(script, os.X_OK)):
-        return False
-    return module.run_command([script, "status"])[0] == 0 and bool(glob.glob(f"/etc/rc?.d/S??{name}"))
-
-
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "packages": {"type": "list", "elements": "str", "required": True},
-            "proxy": {"type": "str", "default": ""},
-            "proxy_file": {"type": "path", "default": "/etc/apt/apt.conf.d/01asterisk-lab-proxy"},
-            "update_cache_seconds": {"type": "int", "default": 86400},
-            "services": {"type": "list", "elements": "str", "default": []},
+            "proxy_config": {"type": "str", "default": ""},
+            # Given by the action plugin, whose defaults are those documented above.
+            "proxy_file": {"type": "path", "required": True},
+            "update_cache_seconds": {"type": "int", "required": True},
         },
         supports_check_mode=True,
     )
     params = module.params
-    proxy_changed, diff = set_proxy(module, params["proxy_file"], params["proxy"])
+    proxy_changed, diff = set_proxy(module, params["proxy_file"], params["proxy_config"])
     wanted = missing(module, params["packages"])
     if wanted and not module.check_mode:
         if lists_age(time.time()) > params["update_cache_seconds"]:
@@ -199,17 +184,8 @@ def main() -> None:
             module.fail_json(msg=f"apt-get install ended, but dpkg does not report installed: {', '.join(still)}")
     installs = {"before_header": "packages installed", "after_header": "packages installed",
                 "before": "", "after": "".join(f"{name}\n" for name in wanted)}
-    down = [name for name in params["services"] if not service_is_up(module, name)]
     module.exit_json(changed=proxy_changed or bool(wanted), installed=wanted, proxy_changed=proxy_changed,
-                     services_down=down, diff=[diff, installs], ansible_facts=service_mgr_fact(module) if down else {})
-
-
-def service_mgr_fact(module: AnsibleModule) -> dict:
-    """The fact ansible.builtin.service chooses by, as Ansible's fact gathering finds it.
-    Imported here: Ansible's fact collectors cost a run 0.16 s to import."""
-    from ansible.module_utils.facts.system.service_mgr import ServiceMgrFactCollector  # noqa: PLC0415
-
-    return ServiceMgrFactCollector().collect(module, {"ansible_system": platform.system()})
+                     diff=[diff, installs])
 
 
 if __name__ == "__main__":

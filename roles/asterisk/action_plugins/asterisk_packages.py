@@ -1,0 +1,161 @@
+"""Ask the PBX in one shell command whether its proxy file, its packages and its services are
+as wanted, and run the module only when something must be installed or written.
+
+Why not run the module every time: a module run costs a PBX about 0.4 s of CPU whatever it
+does, nearly all of it importing Ansible's module_utils from the module's zip, with no
+bytecode (`python3 -X importtime` on a PBX). On the bench's idempotent re-run of 8 pods
+(bench/pods.py), module runs were most of the CPU the machine spent. sha256sum, dpkg-query and
+the services' own status commands answer the same questions in milliseconds.
+
+The services are only looked at here, never in the module: a service is up when the tests
+ansible.builtin.service applies say so (systemd's is-active and is-enabled; an init script's
+`status` and its /etc/rc?.d/S?? links). Any other service manager, or a service it cannot
+tell, counts as down, and the service module then decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+PROXY_FILE = "/etc/apt/apt.conf.d/01asterisk-lab-proxy"
+# Where systemd leaves a sign that it booted the machine: the paths the service module's own
+# test looks at (ansible.module_utils.service.is_systemd_managed).
+SYSTEMD_CANARIES = ("/run/systemd/system/", "/dev/.run/systemd/", "/dev/.systemd/")
+
+# Arguments come first, as shell assignments ($proxy_file, $packages, $services, $canaries).
+# Each line it prints is "<what> <value>"; a service line is "up <name>" or "down <name>".
+PROBE = r"""
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+if [ -e "$proxy_file" ]; then echo "proxy $(sha256sum < "$proxy_file" | cut -d' ' -f1)"; fi
+if [ -n "$packages" ]; then
+  dpkg-query --show --showformat='package ${db:Status-Status} ${Package}\n' $packages 2>/dev/null
+fi
+systemd_runs() {
+  command -v systemctl >/dev/null 2>&1 || return 1
+  for canary in $canaries; do [ -e "$canary" ] && return 0; done
+  return 1
+}
+service_up() {
+  if systemd_runs; then
+    systemctl is-active --quiet "$1" && systemctl is-enabled --quiet "$1"
+  else
+    command -v update-rc.d >/dev/null 2>&1 && [ -x "/etc/init.d/$1" ] &&
+      "/etc/init.d/$1" status >/dev/null 2>&1 && ls /etc/rc?.d/S??"$1" >/dev/null 2>&1
+  fi
+}
+for service in $services; do
+  if service_up "$service"; then echo "up $service"; else echo "down $service"; fi
+done
+"""
+
+
+def proxy_text(proxy: str) -> str:
+    """What the proxy file says; nothing at all (no file) when there is no proxy."""
+    if not proxy:
+        return ""
+    return (
+        "// Managed by asterisk-lab; set asterisk_pbx.apt_proxy instead of editing this file.\n"
+        f'Acquire::http::Proxy "{proxy}";\n'
+    )
+
+
+def probe_command(
+    proxy_file: str, packages: list[str], services: list[str], canaries: tuple[str, ...] = SYSTEMD_CANARIES
+) -> str:
+    assignments = {
+        "proxy_file": proxy_file,
+        "packages": " ".join(packages),
+        "services": " ".join(services),
+        "canaries": " ".join(canaries),
+    }
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in assignments.items()) + PROBE.strip()
+
+
+def read_probe(stdout: str) -> dict[str, Any]:
+    """The probe's lines as {'proxy': the file's sha256 or None, 'installed': names, 'up': names}."""
+    found: dict[str, Any] = {"proxy": None, "installed": set(), "up": set()}
+    for line in stdout.splitlines():
+        what, _, value = line.partition(" ")
+        if what == "proxy":
+            found["proxy"] = value
+        elif what == "package" and value.startswith("installed "):
+            found["installed"].add(value.split(" ", 1)[1])
+        elif what == "up":
+            found["up"].add(value)
+    return found
+
+
+def sha256(text: str) -> str | None:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest() if text else None
+
+
+class ActionModule(ActionBase):
+    """asterisk_packages: packages, proxy and services checked by one shell command; the module
+    (library/asterisk_packages.py) runs only for a proxy file to write or packages to install."""
+
+    TRANSFERS_FILES = False
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(
+            argument_spec={
+                "packages": {"type": "list", "elements": "str", "required": True},
+                "proxy": {"type": "str", "default": ""},
+                "proxy_file": {"type": "path", "default": PROXY_FILE},
+                "update_cache_seconds": {"type": "int", "default": 86400},
+                "services": {"type": "list", "elements": "str", "default": []},
+            }
+        )
+        wanted = proxy_text(args["proxy"])
+        found = self._probe(args)
+        missing = [name for name in args["packages"] if name not in found["installed"]]
+        result.update(changed=False, installed=[], proxy_changed=False)
+        if missing or found["proxy"] != sha256(wanted):
+            result.update(
+                self._execute_module(
+                    module_name="asterisk_packages",
+                    task_vars=task_vars,
+                    module_args={
+                        "packages": args["packages"],
+                        "proxy_config": wanted,
+                        "proxy_file": args["proxy_file"],
+                        "update_cache_seconds": args["update_cache_seconds"],
+                    },
+                )
+            )
+            if result.get("failed"):
+                return result
+            # Installing a service may start it (a VM's systemd does): ask again.
+            if args["services"] and not self._task.check_mode:
+                found = self._probe(args)
+        result["services_down"] = [name for name in args["services"] if name not in found["up"]]
+        if result["services_down"] and "service_mgr" not in task_vars.get("ansible_facts", {}):
+            result["ansible_facts"] = {"service_mgr": self._service_manager(task_vars)}
+        return result
+
+    def _service_manager(self, task_vars: dict[str, Any]) -> str:
+        """The fact ansible.builtin.service chooses systemd or an init script by, found as it
+        finds it (the play gathers no facts): once here rather than once per service it starts."""
+        gathered = self._execute_module(
+            module_name="ansible.legacy.setup",
+            task_vars=task_vars,
+            module_args={"gather_subset": ["!all", "!min", "service_mgr"]},
+        )
+        return gathered.get("ansible_facts", {}).get("ansible_service_mgr", "service")
+
+    def _probe(self, args: dict[str, Any]) -> dict[str, Any]:
+        done = self._low_level_execute_command(
+            probe_command(args["proxy_file"], args["packages"], args["services"]), sudoable=True
+        )
+        if done["rc"] != 0:
+            raise AnsibleActionFail(
+                f"asking the PBX about its packages failed (exit {done['rc']}): "
+                f"{(done.get('stderr') or done.get('stdout') or '').strip()[-500:]}"
+            )
+        return read_probe(done["stdout"])
