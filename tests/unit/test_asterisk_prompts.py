@@ -53,3 +53,89 @@ def test_the_text_is_spoken_from_stdin_never_as_an_argument(tmp_path: Path, text
     assert (tmp_path / "espeak.stdin").read_text().rstrip("\n") == text
     assert (prompts / "menu1.wav").read_bytes() == b"RIFF"
     assert not Path("/tmp/elsewhere.wav").exists()
+
+
+ROOT = MODULE.parents[3]
+ACTION_PLUGINS = ROOT / "roles" / "asterisk" / "action_plugins"
+
+
+def test_a_supplied_file_is_copied_only_for_a_missing_prompt_and_a_re_run_runs_no_module(tmp_path: Path) -> None:
+    tools, supplied, prompts = tmp_path / "bin", tmp_path / "supplied", tmp_path / "custom"
+    tools.mkdir()
+    supplied.mkdir()
+    for name, script in (("espeak-ng", ESPEAK), ("sox", SOX)):
+        (tools / name).write_text(script)
+        (tools / name).chmod(0o755)
+    (supplied / "welcome.wav").write_bytes(b"RIFF supplied")
+    task = {
+        "asterisk_prompts": {
+            "directory": str(prompts),
+            "owner": pwd.getpwuid(os.getuid()).pw_name,
+            "group": grp.getgrgid(os.getgid()).gr_name,
+            "mode": "0755",
+            "voice": "fr",
+            "files_dir": str(supplied),
+            "prompts": {"menu1": {"file": "welcome.wav"}, "menu2": {"text": "Presser 1"}},
+        },
+        "register": "made",
+    }
+    playbook = tmp_path / "play.yml"
+    # Each module run leaves its AnsiballZ file in remote/ (kept, and not pipelined).
+    env = dict(
+        os.environ,
+        PATH=f"{tools}:{os.environ['PATH']}",
+        RECORD=str(tmp_path),
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_LIBRARY=str(MODULE.parent),
+        ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_PIPELINING="0",
+        ANSIBLE_KEEP_REMOTE_FILES="1",
+        ANSIBLE_REMOTE_TMP=str(tmp_path / "remote"),
+    )
+
+    def run(made: list[str], *options: str) -> int:
+        playbook.write_text(
+            json.dumps(
+                [
+                    {
+                        "hosts": "localhost",
+                        "gather_facts": False,
+                        "tasks": [task, {"ansible.builtin.assert": {"that": f"made.made == {made}"}}],
+                    }
+                ]
+            )
+        )
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "-i",
+                "localhost,",
+                "-c",
+                "local",
+                "-e",
+                f"ansible_python_interpreter={sys.executable}",
+                *options,
+                str(playbook),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return len(list((tmp_path / "remote").glob("*/AnsiballZ_asterisk_prompts.py")))
+
+    assert run(["menu1", "menu2"], "--check") == 1 and not prompts.exists()
+    assert run(["menu1", "menu2"]) == 2
+    assert (prompts / "menu1.wav").read_bytes() == b"RIFF supplied" and (prompts / "menu2.wav").read_bytes() == b"RIFF"
+    assert (prompts / "menu1.wav").stat().st_mode & 0o777 == 0o644
+    assert run([]) == 2  # the folder's listing answered: no module ran
+    # A student records menu1 by phone (another format): the supplied file never replaces it.
+    (prompts / "menu1.wav").unlink()
+    (prompts / "menu1.gsm").write_bytes(b"recorded")
+    (prompts / "menu2.wav").unlink()
+    assert run(["menu2"]) == 3
+    assert sorted(path.name for path in prompts.iterdir()) == ["menu1.gsm", "menu2.wav"]
+    assert (supplied / "welcome.wav").read_bytes() == b"RIFF supplied"
