@@ -132,7 +132,7 @@ class ActionModule(ActionBase):
             if result.get("failed"):
                 return result
             # Installing a service may start it (a VM's systemd does): ask again.
-            if args["services"] and not self._task.check_mode:
+            if args["services"] and missing and not self._task.check_mode:
                 found = self._probe(args)
         result["services_down"] = [name for name in args["services"] if name not in found["up"]]
         if result["services_down"] and "service_mgr" not in task_vars.get("ansible_facts", {}):
