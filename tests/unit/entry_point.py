@@ -1,8 +1,9 @@
 """Run the project's real playbooks on throw-away inventories whose hosts are never reached,
-and load its filter plugins as plain modules.
+run the asterisk role's own tasks on this machine, and load its filter plugins as plain modules.
 
 Shared by the unit tests that check what site.yml (or one of the playbooks it imports)
-refuses or writes on the controller, before any host would be contacted.
+refuses or writes on the controller, before any host would be contacted, and by those that
+run one of the role's tasks the way a play does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import ModuleType
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+ROLE = ROOT / "roles" / "asterisk"
 
 
 def site(tmp_path: Path, inventory: dict, *args: str, playbook: str = "site.yml") -> subprocess.CompletedProcess[str]:
@@ -26,6 +28,26 @@ def site(tmp_path: Path, inventory: dict, *args: str, playbook: str = "site.yml"
                str(ROOT / playbook), *args]
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def role_tasks(tmp_path: Path, tasks: list[dict], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`tasks` in a play on this machine (local connection, this Python), with the asterisk
+    role's library and action plugins, and `env` added to the environment. Modules run
+    unpipelined and keep their files: each run leaves its AnsiballZ file for module_runs."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], sort_keys=False))
+    command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+               "-e", f"ansible_python_interpreter={sys.executable}", *args, str(playbook)]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LIBRARY=str(ROLE / "library"), ANSIBLE_ACTION_PLUGINS=str(ROLE / "action_plugins"),
+               ANSIBLE_PIPELINING="0", ANSIBLE_KEEP_REMOTE_FILES="1", ANSIBLE_REMOTE_TMP=str(tmp_path / "remote"),
+               **env)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def module_runs(tmp_path: Path, module: str) -> int:
+    """How many times role_tasks ran `module` in `tmp_path` so far."""
+    return len(list((tmp_path / "remote").glob(f"*/AnsiballZ_{module}.py")))
 
 
 def pbx_inventory(tmp_path: Path, all_vars: dict | None = None, **extra: dict) -> dict:

@@ -20,6 +20,7 @@ from typing import Any
 import jinja2
 import pytest
 import yaml
+from entry_point import module_runs, role_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = ROOT / "roles" / "asterisk" / "library"
@@ -363,7 +364,7 @@ rtpend={{ first_port + 10 }}
 """
 
 
-def play_tasks(tmp_path: Path, tasks: list[dict[str, Any]], **env_extra: str) -> subprocess.CompletedProcess[str]:
+def play_tasks(tmp_path: Path, tasks: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
     """ansible-playbook on localhost with the role's library and action plugins, and a
     templates/ folder beside the play, as a role's would be."""
     playbook = tmp_path / "play.yml"
@@ -371,7 +372,7 @@ def play_tasks(tmp_path: Path, tasks: list[dict[str, Any]], **env_extra: str) ->
         "hosts": "localhost", "gather_facts": False, "tasks": tasks,
         "vars": {"users": ["amine", "kaiba"], "first_port": "{{ 10000 + 0 }}"}}]))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LIBRARY=str(LIBRARY),
-               ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS), ANSIBLE_NOCOLOR="1", **env_extra)
+               ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS), ANSIBLE_NOCOLOR="1")
     return subprocess.run(
         [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
          "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
@@ -413,21 +414,14 @@ def test_a_re_run_compares_checksums_on_the_host_and_runs_no_module(tmp_path: Pa
     etc = tmp_path / "etc"
     etc.mkdir()
     files = {"rtp.conf": "rtpstart=10000", "extensions.conf": extensions(25)}
-    task = {
-        "asterisk_config_files": {"directory": str(etc), **me(), "mode": "0640", "files": files},
-        "register": "written",
-    }
-    # Each module run leaves its AnsiballZ file in remote/ (kept, and not pipelined).
-    keep = {"ANSIBLE_PIPELINING": "0", "ANSIBLE_KEEP_REMOTE_FILES": "1", "ANSIBLE_REMOTE_TMP": str(tmp_path / "remote")}
+    task = {"asterisk_config_files": {"directory": str(etc), **me(), "mode": "0640", "files": files},
+            "register": "written"}
 
     def run(changed: list[str]) -> int:
-        done = play_tasks(
-            tmp_path,
-            [task, {"ansible.builtin.assert": {"that": f"written.changed_files | sort == {sorted(changed)}"}}],
-            **keep,
-        )
+        check = {"ansible.builtin.assert": {"that": f"written.changed_files | sort == {sorted(changed)}"}}
+        done = role_tasks(tmp_path, [task, check])
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        return len(list((tmp_path / "remote").glob("*/AnsiballZ_asterisk_config_files.py")))
+        return module_runs(tmp_path, "asterisk_config_files")
 
     assert run(["rtp.conf", "extensions.conf"]) == 1
     assert run([]) == 1  # sha256sum and stat said every file is in place: no module ran

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from entry_point import ROLE, module_runs, role_tasks
 
-ROOT = Path(__file__).resolve().parents[2]
-MODULE = ROOT / "roles" / "asterisk" / "library" / "asterisk_packages.py"
-ACTION = ROOT / "roles" / "asterisk" / "action_plugins" / "asterisk_packages.py"
+MODULE = ROLE / "library" / "asterisk_packages.py"
+ACTION = ROLE / "action_plugins" / "asterisk_packages.py"
 _spec = importlib.util.spec_from_file_location("asterisk_packages_action", ACTION)
 packages_action = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(packages_action)
@@ -107,55 +107,11 @@ def test_a_failed_install_says_which_packages_and_what_apt_get_said(tmp_path: Pa
 
 
 def play(tmp_path: Path, task: dict, *options: str) -> dict:
-    """The task through ansible-playbook on this machine, with the role's plugins; its result.
-    Each module run leaves its AnsiballZ file in tmp_path/remote (module_runs counts them)."""
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        json.dumps(
-            [
-                {
-                    "hosts": "localhost",
-                    "gather_facts": False,
-                    "tasks": [{**task, "register": "result"}, {"ansible.builtin.debug": {"var": "result"}}],
-                }
-            ]
-        )
-    )
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_LIBRARY=str(MODULE.parent),
-        ANSIBLE_ACTION_PLUGINS=str(ACTION.parent),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_PIPELINING="0",
-        ANSIBLE_KEEP_REMOTE_FILES="1",
-        ANSIBLE_REMOTE_TMP=str(tmp_path / "remote"),
-    )
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            *options,
-            str(playbook),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """The task through ansible-playbook on this machine, with the role's plugins; its result."""
+    done = role_tasks(tmp_path, [{**task, "register": "result"}, {"ansible.builtin.debug": {"var": "result"}}],
+                      *options, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout)["plays"][0]["tasks"][1]["hosts"]["localhost"]["result"]
-
-
-def module_runs(tmp_path: Path, module: str) -> int:
-    return len(list((tmp_path / "remote").glob(f"*/AnsiballZ_{module}.py")))
 
 
 def test_a_re_run_asks_the_host_with_one_shell_command_and_runs_no_module(tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from entry_point import ROLE, module_runs, role_tasks
 
-MODULE = Path(__file__).resolve().parents[2] / "roles" / "asterisk" / "library" / "asterisk_prompts.py"
+MODULE = ROLE / "library" / "asterisk_prompts.py"
 
 # espeak-ng keeps its arguments and what came on stdin, and writes the file after -w; sox
 # copies its input to its output (argument 10: sox IN -r 8000 -c 1 -b 16 -e signed-integer OUT ...).
@@ -55,10 +56,6 @@ def test_the_text_is_spoken_from_stdin_never_as_an_argument(tmp_path: Path, text
     assert not Path("/tmp/elsewhere.wav").exists()
 
 
-ROOT = MODULE.parents[3]
-ACTION_PLUGINS = ROOT / "roles" / "asterisk" / "action_plugins"
-
-
 def test_a_supplied_file_is_copied_only_for_a_missing_prompt_and_a_re_run_runs_no_module(tmp_path: Path) -> None:
     tools, supplied, prompts = tmp_path / "bin", tmp_path / "supplied", tmp_path / "custom"
     tools.mkdir()
@@ -67,65 +64,16 @@ def test_a_supplied_file_is_copied_only_for_a_missing_prompt_and_a_re_run_runs_n
         (tools / name).write_text(script)
         (tools / name).chmod(0o755)
     (supplied / "welcome.wav").write_bytes(b"RIFF supplied")
-    task = {
-        "asterisk_prompts": {
-            "directory": str(prompts),
-            "owner": pwd.getpwuid(os.getuid()).pw_name,
-            "group": grp.getgrgid(os.getgid()).gr_name,
-            "mode": "0755",
-            "voice": "fr",
-            "files_dir": str(supplied),
-            "prompts": {"menu1": {"file": "welcome.wav"}, "menu2": {"text": "Presser 1"}},
-        },
-        "register": "made",
-    }
-    playbook = tmp_path / "play.yml"
-    # Each module run leaves its AnsiballZ file in remote/ (kept, and not pipelined).
-    env = dict(
-        os.environ,
-        PATH=f"{tools}:{os.environ['PATH']}",
-        RECORD=str(tmp_path),
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_LIBRARY=str(MODULE.parent),
-        ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PIPELINING="0",
-        ANSIBLE_KEEP_REMOTE_FILES="1",
-        ANSIBLE_REMOTE_TMP=str(tmp_path / "remote"),
-    )
+    task = {"asterisk_prompts": {
+        "directory": str(prompts), "owner": pwd.getpwuid(os.getuid()).pw_name,
+        "group": grp.getgrgid(os.getgid()).gr_name, "mode": "0755", "voice": "fr", "files_dir": str(supplied),
+        "prompts": {"menu1": {"file": "welcome.wav"}, "menu2": {"text": "Presser 1"}}}, "register": "made"}
 
     def run(made: list[str], *options: str) -> int:
-        playbook.write_text(
-            json.dumps(
-                [
-                    {
-                        "hosts": "localhost",
-                        "gather_facts": False,
-                        "tasks": [task, {"ansible.builtin.assert": {"that": f"made.made == {made}"}}],
-                    }
-                ]
-            )
-        )
-        done = subprocess.run(
-            [
-                str(Path(sys.executable).parent / "ansible-playbook"),
-                "-i",
-                "localhost,",
-                "-c",
-                "local",
-                "-e",
-                f"ansible_python_interpreter={sys.executable}",
-                *options,
-                str(playbook),
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = role_tasks(tmp_path, [task, {"ansible.builtin.assert": {"that": f"made.made == {made}"}}], *options,
+                          PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(tmp_path))
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        return len(list((tmp_path / "remote").glob("*/AnsiballZ_asterisk_prompts.py")))
+        return module_runs(tmp_path, "asterisk_prompts")
 
     assert run(["menu1", "menu2"], "--check") == 1 and not prompts.exists()
     assert run(["menu1", "menu2"]) == 2
