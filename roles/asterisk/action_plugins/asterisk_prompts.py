@@ -44,6 +44,15 @@ def missing_prompts(files: list[str], names: list[str]) -> list[str]:
     return [name for name in names if not any(file.startswith(f"{name}.") for file in files)]
 
 
+def folder_attributes(mode: str, owner: str, group: str) -> tuple[int, str, str] | None:
+    """The folder's attributes as read_folder gives them; None for a mode that is not octal
+    digits, which the module compares as it can."""
+    try:
+        return int(mode, 8), owner, group
+    except ValueError:
+        return None
+
+
 def split_prompts(prompts: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
     """(text by name, supplied file by name) of the lab description's prompts: each is
     {text: ...} or {file: ...}; a plain string is a text."""
@@ -83,7 +92,7 @@ class ActionModule(ActionBase):
             if done["rc"] == 0:
                 attributes, present = read_folder(done["stdout"])
                 missing = missing_prompts(present, missing)
-                if not missing and attributes == (int(args["mode"], 8), args["owner"], args["group"]):
+                if not missing and attributes == folder_attributes(args["mode"], args["owner"], args["group"]):
                     result.update(changed=False, made=[])
                     return result
         try:
