@@ -30,12 +30,15 @@ def site(tmp_path: Path, inventory: dict, *args: str, playbook: str = "site.yml"
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-def role_tasks(tmp_path: Path, tasks: list[dict], *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`tasks` in a play on this machine (local connection, this Python), with the asterisk
-    role's library and action plugins, and `env` added to the environment. Modules run
+def role_tasks(tmp_path: Path, tasks: list[dict], *args: str, play_vars: dict | None = None,
+               **env: str) -> subprocess.CompletedProcess[str]:
+    """`tasks` in a play on this machine (local connection, this Python) with `play_vars`, the
+    asterisk role's library and action plugins, and `env` added to the environment. The play
+    is tmp_path/play.yml (a templates/ folder beside it is found as a role's). Modules run
     unpipelined and keep their files: each run leaves its AnsiballZ file for module_runs."""
     playbook = tmp_path / "play.yml"
-    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], sort_keys=False))
+    play = {"hosts": "localhost", "gather_facts": False, "tasks": tasks, "vars": play_vars or {}}
+    playbook.write_text(yaml.safe_dump([play], sort_keys=False))
     command = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                "-e", f"ansible_python_interpreter={sys.executable}", *args, str(playbook)]
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",

@@ -364,22 +364,6 @@ rtpend={{ first_port + 10 }}
 """
 
 
-def play_tasks(tmp_path: Path, tasks: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook on localhost with the role's library and action plugins, and a
-    templates/ folder beside the play, as a role's would be."""
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "hosts": "localhost", "gather_facts": False, "tasks": tasks,
-        "vars": {"users": ["amine", "kaiba"], "first_port": "{{ 10000 + 0 }}"}}]))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LIBRARY=str(LIBRARY),
-               ANSIBLE_ACTION_PLUGINS=str(ACTION_PLUGINS), ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}", str(playbook)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )
-
-
 def test_templates_render_as_the_template_module_renders_them(tmp_path: Path) -> None:
     etc, jail = tmp_path / "etc", tmp_path / "jail.d" / "asterisk-lab.local"
     etc.mkdir()
@@ -390,12 +374,12 @@ def test_templates_render_as_the_template_module_renders_them(tmp_path: Path) ->
                      tmp_path / "templates" / f"{str(jail).lstrip('/')}.j2"):  # fmt: skip
         template.parent.mkdir(parents=True, exist_ok=True)
         template.write_text(TEMPLATE)
-    done = play_tasks(tmp_path, [
+    done = role_tasks(tmp_path, [
         {"asterisk_config_files": {"directory": str(etc), "templates": ["rtp.conf", str(jail)], **me()},
          "register": "written"},
         {"ansible.builtin.template": {"src": "etc/asterisk/rtp.conf.j2", "dest": str(tmp_path / "by-template")}},
         {"ansible.builtin.assert": {"that": "written.changed_files == ['rtp.conf', '%s']" % jail}},
-    ])
+    ], play_vars={"users": ["amine", "kaiba"], "first_port": "{{ 10000 + 0 }}"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     expected = (tmp_path / "by-template").read_text()
     assert "; amine\n; kaiba\nrtpstart=10000\nrtpend=10010\n" in expected
