@@ -20,6 +20,11 @@ from ansible.module_utils.basic import AnsibleModule
 DOCUMENTATION = r"""
 module: lab_files
 short_description: Write many files, each only when its content or mode differs.
+description:
+  - Writes each file of O(files) atomically with O(mode), and leaves a file that already holds
+    its content and mode alone, in one module run.
+  - On the controller (delegate_to localhost, no become) the action plugin of the same name
+    does the same in-process, with no module run at all.
 options:
   files:
     description: Path to content. The content is never logged.
@@ -34,6 +39,16 @@ options:
       - When set, the folder of each file is made (with its parents) if missing, and given
         this mode, before any file is written.
     type: str
+"""
+
+EXAMPLES = r"""
+- name: Write each pod's card beside the credentials file, private
+  lab_files:
+    files:
+      credentials/classroom-pod1.html: "{{ card }}"
+    mode: "0600"
+    folder_mode: "0700"
+  delegate_to: localhost
 """
 
 

@@ -32,7 +32,7 @@ options:
     description:
       - Files whose content is the role's template that mirrors the file's path, rendered on
         the controller with the host's variables by the role's action plugin and added to
-        O(files): C(pjsip.conf) is C(templates/etc/asterisk/pjsip.conf.j2),
+        O(files). C(pjsip.conf) is C(templates/etc/asterisk/pjsip.conf.j2),
         C(/etc/fail2ban/jail.d/x.local) is C(templates/etc/fail2ban/jail.d/x.local.j2).
     type: list
     elements: str

@@ -18,7 +18,7 @@ short_description: Set apt's download proxy and install missing Debian packages 
 description:
   - The role's action plugin (action_plugins/asterisk_packages.py) first asks the host, in one
     shell command, about the proxy file, the packages and the services, and runs this module
-    only when the proxy file or a package must change: a re-run where all is in place runs no
+    only when the proxy file or a package must change; a re-run where all is in place runs no
     module at all.
   - Writes the apt configuration file that sends downloads through O(proxy) (an apt-cacher-ng
     the class shares), or removes it when O(proxy) is empty, before anything is installed. A
