@@ -35,6 +35,13 @@ options:
     description: Folder on the controller that the C(file) of a prompt is relative to.
     type: path
     default: ""
+  files:
+    description:
+      - The audio file on the host of each missing supplied prompt, by name, moved into place
+        as <name>.wav. The action plugin sets it after copying the files there; give
+        O(prompts) instead.
+    type: dict
+    default: {}
   voice:
     description: espeak-ng voice, e.g. fr or en.
     type: str
