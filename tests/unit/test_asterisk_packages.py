@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +189,57 @@ def test_without_systemd_a_service_with_no_init_script_is_down(tmp_path: Path) -
     )
     found = packages_action.read_probe(subprocess.run(["sh", "-c", probe], capture_output=True, text=True).stdout)
     assert found == {"proxy": None, "installed": {"dpkg"}, "up": set()}
+
+
+INIT_SCRIPT = """#!/bin/sh
+# /etc/init.d/<name> status: records that it was asked, and answers $STATUS
+echo "$1" >> "$RECORD"
+exit "$STATUS"
+"""
+
+
+@pytest.mark.parametrize(
+    ("pid_file_names", "status", "asked", "up"),
+    [
+        ("the service", 3, False, True),  # fail2ban's status (0.15 s) is not run
+        ("another process", 3, True, False),  # a pid file left by a stopped container
+        ("another process", 0, True, True),
+        ("no process", 3, True, False),
+        (None, 0, True, True),
+    ],
+)
+def test_without_systemd_a_live_process_of_its_name_in_its_pid_file_is_running(
+    tmp_path: Path, pid_file_names: str | None, status: int, asked: bool, up: bool
+) -> None:
+    root, tools, record = tmp_path / "root", tmp_path / "bin", tmp_path / "asked"
+    for folder in (root / "etc/init.d", root / "etc/rc2.d", root / "run/fail2ban", tools):
+        folder.mkdir(parents=True)
+    (root / "etc/init.d/fail2ban").write_text(INIT_SCRIPT)
+    (root / "etc/init.d/fail2ban").chmod(0o755)
+    (root / "etc/rc2.d/S01fail2ban").symlink_to("../init.d/fail2ban")
+    (tools / "update-rc.d").write_text("#!/bin/sh\nexit 0\n")
+    (tools / "update-rc.d").chmod(0o755)
+    # A process's name is its program's file name: fail2ban-server, as the real daemon's is.
+    daemon = tools / ("fail2ban-server" if pid_file_names == "the service" else "sleep")
+    shutil.copy("/bin/sleep", daemon)
+    with subprocess.Popen([str(daemon), "60"]) as process:
+        try:
+            if pid_file_names == "no process":
+                process.kill()
+                process.wait()
+            if pid_file_names is not None:
+                (root / "run/fail2ban/fail2ban.pid").write_text(f"{process.pid}\n")
+            probe = packages_action.probe_command(
+                str(tmp_path / "01proxy"), [], ["fail2ban"], canaries=(str(tmp_path / "none"),), root=str(root)
+            )
+            done = subprocess.run(
+                ["sh", "-c", probe],
+                capture_output=True,
+                text=True,
+                env=dict(os.environ, PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(record), STATUS=str(status)),
+            )
+        finally:
+            process.kill()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"{'up' if up else 'down'} fail2ban"]
+    assert record.exists() == asked
