@@ -387,6 +387,31 @@ def test_templates_render_as_the_template_module_renders_them(tmp_path: Path) ->
     assert jail.read_text() == expected
 
 
+def test_compiled_templates_are_kept_between_runs_and_never_outlive_their_source(tmp_path: Path) -> None:
+    etc, temp = tmp_path / "etc", tmp_path / "temp"
+    template = tmp_path / "templates/etc/asterisk/rtp.conf.j2"
+    for folder in (etc, temp, template.parent):
+        folder.mkdir(parents=True)
+    task = [{"asterisk_config_files": {"directory": str(etc), "templates": ["rtp.conf"], **me()}}]
+
+    def render(text: str) -> str:
+        template.write_text(text)
+        done = role_tasks(tmp_path, task, play_vars={"first_port": 10000}, TMPDIR=str(temp))
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return (etc / "rtp.conf").read_text()
+
+    assert render("{% if first_port %}\nrtpstart={{ first_port }}\n{% endif %}\n") == "rtpstart=10000\n"
+    cached = list(temp.glob("_jinja2-cache-*/asterisk-lab-template-*.cache"))
+    assert len(cached) == 1, list(temp.rglob("*"))
+    compiled = cached[0].stat().st_mtime_ns
+    (etc / "rtp.conf").unlink()
+    assert render("{% if first_port %}\nrtpstart={{ first_port }}\n{% endif %}\n") == "rtpstart=10000\n"
+    assert cached[0].stat().st_mtime_ns == compiled  # the compiled code was read, not written again
+    # An edited template is compiled again: the cache never renders its old source.
+    assert render("rtpstart={{ first_port + 1 }}\n") == "rtpstart=10001\n"
+    assert cached[0].stat().st_mtime_ns != compiled
+
+
 def test_templates_without_the_role_are_refused_with_the_way_out(tmp_path: Path) -> None:
     result = run_module(tmp_path, {}, templates=["rtp.conf"])
     assert result["failed"] is True
