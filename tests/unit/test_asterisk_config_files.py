@@ -419,32 +419,40 @@ def test_templates_without_the_role_are_refused_with_the_way_out(tmp_path: Path)
     assert "give files instead" in result["msg"]
 
 
-def test_a_re_run_compares_checksums_on_the_host_and_runs_no_module(tmp_path: Path) -> None:
+def test_a_re_run_compares_with_what_the_package_task_found_and_runs_no_module(tmp_path: Path) -> None:
     etc = tmp_path / "etc"
     etc.mkdir()
     files = {"rtp.conf": "rtpstart=10000", "extensions.conf": extensions(25)}
-    task = {"asterisk_config_files": {"directory": str(etc), **me(), "mode": "0640", "files": files},
-            "register": "written"}
+    # As in the role: the package task's shell command looks at the files first.
+    look = {"asterisk_packages": {"packages": [], "proxy_file": str(tmp_path / "01proxy"),
+                                  "look_at_files": [str(etc / name) for name in files]},
+            "register": "_asterisk_packages"}  # fmt: skip
+    task = {"asterisk_config_files": {"directory": str(etc), **me(), "mode": "0640", "files": files,
+                                      "found": "{{ _asterisk_packages.found }}"},
+            "register": "written"}  # fmt: skip
 
-    def run(changed: list[str]) -> int:
+    def run(changed: list[str], *tasks: dict) -> int:
         check = {"ansible.builtin.assert": {"that": f"written.changed_files | sort == {sorted(changed)}"}}
-        done = role_tasks(tmp_path, [task, check])
+        done = role_tasks(tmp_path, [*(tasks or (look, task)), check])
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return module_runs(tmp_path, "asterisk_config_files")
 
     assert run(["rtp.conf", "extensions.conf"]) == 1
-    assert run([]) == 1  # sha256sum and stat said every file is in place: no module ran
+    assert run([]) == 1  # stat and sha256sum said every file is in place: no module ran
+    # Without what the package task found (--tags config), the module compares.
+    assert run([], {**task, "asterisk_config_files": {**task["asterisk_config_files"], "found": {}}}) == 2
     (etc / "rtp.conf").chmod(0o600)
-    assert run(["rtp.conf"]) == 2 and (etc / "rtp.conf").stat().st_mode & 0o777 == 0o640
+    assert run(["rtp.conf"]) == 3 and (etc / "rtp.conf").stat().st_mode & 0o777 == 0o640
     (etc / "extensions.conf").write_text(extensions(20))
-    assert run(["extensions.conf"]) == 3 and (etc / "extensions.conf").read_text() == extensions(25)
+    assert run(["extensions.conf"]) == 4 and (etc / "extensions.conf").read_text() == extensions(25)
     assert (etc / "rtp.conf").read_text() == "rtpstart=10000\n"
 
 
-def test_the_probe_finds_a_file_in_place_only_when_content_owner_group_and_mode_all_match() -> None:
+def test_a_file_is_in_place_only_when_content_owner_group_and_mode_all_match() -> None:
     action = _load("_asterisk_config_files_action", ACTION_PLUGINS / "asterisk_config_files.py")
     digest = __import__("hashlib").sha256(b"a=1\n").hexdigest()
-    found = f"stat 640 root asterisk /etc/asterisk/x.conf\n{digest}  /etc/asterisk/x.conf\n"
+    found = {"/etc/asterisk/x.conf": {"mode": "640", "owner": "root", "group": "asterisk", "sha256": digest},
+             "/etc/asterisk/y.conf": None}
     wanted = {"/etc/asterisk/x.conf": "a=1\n"}
     assert action.files_in_place(found, wanted, "root", "asterisk", "0640")
     assert not action.files_in_place(found, wanted, "root", "asterisk", "0644")

@@ -8,9 +8,12 @@ and the whole task through ansible-playbook on this machine, where it installs n
 
 from __future__ import annotations
 
+import grp
+import hashlib
 import importlib.util
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -38,7 +41,9 @@ APT_GET = """#!/bin/sh
 echo "$DEBIAN_FRONTEND $*" >> "$RECORD/apt-get.calls"
 [ -e "$RECORD/apt-get.fails" ] && { echo "E: Unable to locate package nosuch"; exit 100; }
 case " $* " in *" install "*)
-  for name in "$@"; do case "$name" in -*|install|Dpkg::*) ;; *) echo "$name" >> "$RECORD/installed";; esac; done;;
+  for name in "$@"; do case "$name" in -*|install|Dpkg::*) ;; *) echo "$name" >> "$RECORD/installed";; esac; done
+  # A package that writes a file (as asterisk's writes /etc/asterisk): $WRITES names it.
+  if [ -n "$WRITES" ]; then echo "$*" > "$WRITES"; fi;;
 esac
 exit 0
 """
@@ -47,7 +52,8 @@ grep -q 'Acquire::http::Proxy "http' "$2"
 """
 
 
-def run(tmp_path: Path, check_mode: bool = False, **args: object) -> dict:
+def stand_ins(tmp_path: Path) -> Path:
+    """The folder of dpkg-query, apt-get and apt-config stand-ins (asterisk installed)."""
     tools = tmp_path / "bin"
     if not tools.exists():
         tools.mkdir()
@@ -55,6 +61,11 @@ def run(tmp_path: Path, check_mode: bool = False, **args: object) -> dict:
             (tools / name).write_text(script)
             (tools / name).chmod(0o755)
         (tmp_path / "installed").write_text("asterisk\n")
+    return tools
+
+
+def run(tmp_path: Path, check_mode: bool = False, **args: object) -> dict:
+    tools = stand_ins(tmp_path)
     proxy = args.pop("proxy", "")
     module_args = {"proxy_file": str(tmp_path / "01proxy"), "update_cache_seconds": 0,
                    "proxy_config": packages_action.proxy_text(proxy), "_ansible_check_mode": check_mode,
@@ -107,10 +118,11 @@ def test_a_failed_install_says_which_packages_and_what_apt_get_said(tmp_path: Pa
     assert "updating apt's package lists failed" in result["msg"] and "Unable to locate package nosuch" in result["msg"]
 
 
-def play(tmp_path: Path, task: dict, *options: str) -> dict:
+def play(tmp_path: Path, task: dict, *options: str, **env: str) -> dict:
     """The task through ansible-playbook on this machine, with the role's plugins; its result."""
     done = role_tasks(tmp_path, [{**task, "register": "result"}, {"ansible.builtin.debug": {"var": "result"}}],
-                      *options, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
+                      *options, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                      **env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads(done.stdout)["plays"][0]["tasks"][1]["hosts"]["localhost"]["result"]
 
@@ -135,6 +147,43 @@ def test_a_re_run_asks_the_host_with_one_shell_command_and_runs_no_module(tmp_pa
     fixed = play(tmp_path, task)
     assert fixed["changed"] and module_runs(tmp_path, "asterisk_packages") == 2
     assert (tmp_path / "01proxy").read_text() == packages_action.proxy_text("http://apt-cache:3142")
+
+
+def test_the_same_command_says_what_is_at_the_paths_the_next_tasks_write(tmp_path: Path) -> None:
+    conf, folder = tmp_path / "rtp.conf", tmp_path / "prompts"
+    conf.write_text("rtpstart=10000\n")
+    conf.chmod(0o640)
+    folder.mkdir()
+    folder.chmod(0o750)
+    for name in ("menu1.wav", "menu 2.gsm", ".hidden"):
+        (folder / name).write_text("")
+    task = {"asterisk_packages": {
+        "packages": ["dpkg"], "proxy_file": str(tmp_path / "01proxy"),
+        "look_at_files": [str(conf), str(tmp_path / "absent.conf")],
+        "look_at_folders": [str(folder), str(tmp_path / "no-folder")]}}  # fmt: skip
+    found = play(tmp_path, task)["found"]
+    owner, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    assert found.pop(str(folder)) | {"entries": None} == {"mode": "750", "owner": owner, "group": group,
+                                                          "entries": None}
+    assert found == {
+        str(conf): {"mode": "640", "owner": owner, "group": group,
+                    "sha256": hashlib.sha256(b"rtpstart=10000\n").hexdigest()},
+        str(tmp_path / "absent.conf"): None,
+        str(tmp_path / "no-folder"): None,
+    }  # fmt: skip
+    entries = play(tmp_path, task)["found"][str(folder)]["entries"]
+    assert sorted(entries) == [".hidden", "menu 2.gsm", "menu1.wav"]
+
+
+def test_after_an_install_what_it_found_is_asked_again(tmp_path: Path) -> None:
+    # A package writes where the config task writes (asterisk's own /etc/asterisk files): what
+    # the next task compares with is what is there after the install.
+    tools, written = stand_ins(tmp_path), tmp_path / "pjsip.conf"
+    task = {"asterisk_packages": {"packages": ["asterisk", "sox"], "proxy_file": str(tmp_path / "01proxy"),
+                                  "update_cache_seconds": 0, "look_at_files": [str(written)]}}  # fmt: skip
+    result = play(tmp_path, task, PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(tmp_path), WRITES=str(written))
+    assert result["changed"] and result["installed"] == ["sox"], result
+    assert result["found"][str(written)]["sha256"] == hashlib.sha256(written.read_bytes()).hexdigest()
 
 
 def test_a_service_it_cannot_tell_is_down_and_the_service_manager_comes_with_it(tmp_path: Path) -> None:
@@ -188,7 +237,7 @@ def test_without_systemd_a_service_with_no_init_script_is_down(tmp_path: Path) -
         canaries=(str(tmp_path / "none"),),
     )
     found = packages_action.read_probe(subprocess.run(["sh", "-c", probe], capture_output=True, text=True).stdout)
-    assert found == {"proxy": None, "installed": {"dpkg"}, "up": set()}
+    assert found == {"proxy": None, "installed": {"dpkg"}, "up": set(), "paths": {}}
 
 
 INIT_SCRIPT = """#!/bin/sh

@@ -67,11 +67,16 @@ def test_a_supplied_file_is_copied_only_for_a_missing_prompt_and_a_re_run_runs_n
     task = {"asterisk_prompts": {
         "directory": str(prompts), "owner": pwd.getpwuid(os.getuid()).pw_name,
         "group": grp.getgrgid(os.getgid()).gr_name, "mode": "0755", "voice": "fr", "files_dir": str(supplied),
-        "prompts": {"menu1": {"file": "welcome.wav"}, "menu2": {"text": "Presser 1"}}}, "register": "made"}
+        "prompts": {"menu1": {"file": "welcome.wav"}, "menu2": {"text": "Presser 1"}},
+        "found": "{{ _asterisk_packages.found }}"}, "register": "made"}
+    # As in the role: the package task's shell command looks at the folder first.
+    look = {"asterisk_packages": {"packages": [], "proxy_file": str(tmp_path / "01proxy"),
+                                  "look_at_folders": [str(prompts)]},
+            "register": "_asterisk_packages"}  # fmt: skip
 
     def run(made: list[str], *options: str) -> int:
-        done = role_tasks(tmp_path, [task, {"ansible.builtin.assert": {"that": f"made.made == {made}"}}], *options,
-                          PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(tmp_path))
+        done = role_tasks(tmp_path, [look, task, {"ansible.builtin.assert": {"that": f"made.made == {made}"}}],
+                          *options, PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(tmp_path))
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return module_runs(tmp_path, "asterisk_prompts")
 
@@ -79,7 +84,7 @@ def test_a_supplied_file_is_copied_only_for_a_missing_prompt_and_a_re_run_runs_n
     assert run(["menu1", "menu2"]) == 2
     assert (prompts / "menu1.wav").read_bytes() == b"RIFF supplied" and (prompts / "menu2.wav").read_bytes() == b"RIFF"
     assert (prompts / "menu1.wav").stat().st_mode & 0o777 == 0o644
-    assert run([]) == 2  # the folder's listing answered: no module ran
+    assert run([]) == 2  # the package task's listing of the folder answered: no module ran
     # A student records menu1 by phone (another format): the supplied file never replaces it.
     (prompts / "menu1.wav").unlink()
     (prompts / "menu1.gsm").write_bytes(b"recorded")

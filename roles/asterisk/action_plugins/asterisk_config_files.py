@@ -16,11 +16,14 @@ template through Jinja's bytecode cache (TemplateCodeCache): a folder of this us
 the temp dir (Jinja's checks: owned by the user, mode 0700), keyed by the template's path,
 its source's checksum, Python's, Jinja's and ansible-core's versions, and the options.
 
-Why ask first: a module run costs a PBX about 0.4 s of CPU whatever it does (importing
+Why compare first: a module run costs a PBX about 0.4 s of CPU whatever it does (importing
 Ansible's module_utils from the module's zip, with no bytecode), and on the bench's
-idempotent re-run module runs were most of the machine's CPU. sha256sum and stat answer
-"is each file's content, owner, group and mode already right?" in milliseconds; nothing of a
-file's content crosses to the PBX unless it must be written.
+idempotent re-run module runs were most of the machine's CPU. The role's package task has
+already asked the PBX, in its one shell command, for each file's mode, owner, group and
+sha256 (`found`, from action_plugins/asterisk_packages.py): when every file is as rendered,
+the module does not run, and nothing of a file's content crosses to the PBX. Without `found`
+for every file (a run with --tags config, or this action used alone), the module runs and
+compares the files itself.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
+from collections.abc import Mapping
 from typing import Any
 
 import jinja2
@@ -49,49 +52,33 @@ def template_path(name: str) -> str:
     return f"{target.lstrip('/')}.j2"
 
 
-# The files to look at come as the positional parameters. Two commands for all of them (a
-# process a file would cost the PBX more than the module run it saves): "stat <mode> <owner>
-# <group> <path>" and sha256sum's "<sha256>  <path>", for the files that exist.
-PROBE = r"""
-stat -c 'stat %a %U %G %n' -- "$@" 2>/dev/null
-sha256sum -- "$@" 2>/dev/null
-true
-"""
-
-
 def as_file(content: str) -> str:
     """A file's content as the module writes it (library/asterisk_config_files.py, for files
     given directly too): ending with a newline."""
     return content if content.endswith("\n") else f"{content}\n"
 
 
-def probe_command(paths: list[str]) -> str:
-    return f"set -- {' '.join(shlex.quote(path) for path in paths)}\n{PROBE.strip()}"
-
-
-def files_in_place(stdout: str, wanted: dict[str, str], owner: str, group: str, mode: Any) -> bool:
-    """Whether every file of `wanted` (content by path) exists with that content, owner, group
-    and mode, as the probe found them. A mode that is not octal digits is never in place here:
+def files_in_place(found: Mapping[str, Any], wanted: dict[str, str], owner: str, group: str, mode: Any) -> bool:
+    """Whether every file of `wanted` (content by path) is in `found` (by path: its mode as
+    octal digits, owner, group and sha256, as the package task's probe found it) with that
+    content, owner, group and mode. A mode that is not octal digits is never in place here:
     the module then compares it as it can."""
     try:
         mode_bits = int(str(mode), 8)
     except ValueError:
         return False
-    attributes: dict[str, tuple[int, str, str]] = {}
-    digests: dict[str, str] = {}
-    for line in stdout.splitlines():
-        if line.startswith("stat "):
-            fields = line.split(" ", 4)
-            if len(fields) == 5:
-                attributes[fields[4]] = (int(fields[1], 8), fields[2], fields[3])
-        else:
-            digest, _, path = line.partition("  ")
-            digests[path] = digest
-    return all(
-        attributes.get(path) == (mode_bits, owner, group)
-        and digests.get(path) == hashlib.sha256(content.encode("utf-8")).hexdigest()
-        for path, content in wanted.items()
-    )
+
+    def in_place(there: Any, content: str) -> bool:
+        if not isinstance(there, Mapping):
+            return False
+        try:
+            same_mode = int(str(there.get("mode")), 8) == mode_bits
+        except ValueError:
+            return False
+        return (same_mode and (there.get("owner"), there.get("group")) == (owner, group)
+                and there.get("sha256") == hashlib.sha256(content.encode("utf-8")).hexdigest())  # fmt: skip
+
+    return all(in_place(found.get(path), content) for path, content in wanted.items())
 
 
 class TemplateCodeCache(jinja2.FileSystemBytecodeCache):
@@ -132,7 +119,8 @@ class ActionModule(ActionBase):
         for name in names:
             files[name] = self._render(template_path(name), task_vars, code_cache)
         args["files"] = files
-        if self._in_place(args):
+        found = args.pop("found", None)
+        if self._in_place(args, found if isinstance(found, Mapping) else {}):
             result.update(changed=False, changed_files=[])
             if self._task.diff:
                 result["diff"] = []
@@ -141,16 +129,14 @@ class ActionModule(ActionBase):
                                            task_vars=task_vars))
         return result
 
-    def _in_place(self, args: dict[str, Any]) -> bool:
-        """Whether the PBX's files already are what the module would make them."""
+    def _in_place(self, args: dict[str, Any], found: Mapping[str, Any]) -> bool:
+        """Whether the PBX's files already are what the module would make them, as found."""
         # Without every attribute named, the module's defaults apply: let it compare.
         if not all(args.get(key) for key in ("directory", "owner", "group", "mode")) or not args["files"]:
             return False
         wanted = {os.path.join(str(args["directory"]), name): as_file(str(content))
                   for name, content in args["files"].items()}
-        done = self._low_level_execute_command(probe_command(list(wanted)), sudoable=True)
-        return done["rc"] == 0 and files_in_place(done["stdout"], wanted, str(args["owner"]), str(args["group"]),
-                                                  args["mode"])
+        return files_in_place(found, wanted, str(args["owner"]), str(args["group"]), args["mode"])
 
     def _render(self, relative: str, task_vars: dict[str, Any], code_cache: TemplateCodeCache | None) -> str:
         source = self._find_needle("templates", relative)

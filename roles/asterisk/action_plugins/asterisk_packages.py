@@ -20,6 +20,12 @@ program: 0.15 s of the PBX's CPU, more than the rest of a re-run's questions to 
 (bench/pods.py). The name check keeps a pid file left by a stopped container from naming
 some other process that got its number, the probe's own shell among them. Without such a
 process, the init script's `status` decides.
+
+The same shell command looks at the paths the role's later tasks write (look_at_files: the
+config files; look_at_folders: the prompt folder) and returns what it found there, as it is
+after this task (asked again after an install), in `found`. Those tasks compare with it and
+ask the PBX nothing more: on the bench's 8-pod re-run, each of their own questions was a
+`docker exec` of about 0.17 s of the machine's CPU (4 s of 12 s in all).
 """
 
 from __future__ import annotations
@@ -69,6 +75,21 @@ service_up() {
 for service in $services; do
   if service_up "$service"; then echo "up $service"; else echo "down $service"; fi
 done
+# Regular files: one stat and one sha256sum for them all. Folders: their own stat, then one
+# "entry <name>" line a file in them. Paths that do not exist print nothing.
+look_at_files() {
+  [ $# -gt 0 ] || return 0
+  stat -c 'file %a %U %G %n' -- "$@" 2>/dev/null
+  sha256sum -- "$@" 2>/dev/null | sed 's/^/sha256 /'
+  true
+}
+look_at_folders() {
+  for folder in "$@"; do
+    if [ -d "$folder" ]; then
+      stat -c 'folder %a %U %G %n' -- "$folder" && ls -1A -- "$folder" | sed 's/^/entry /'
+    fi
+  done
+}
 """
 
 
@@ -88,6 +109,8 @@ def probe_command(
     services: list[str],
     canaries: tuple[str, ...] = SYSTEMD_CANARIES,
     root: str = "",
+    files: list[str] | tuple[str, ...] = (),
+    folders: list[str] | tuple[str, ...] = (),
 ) -> str:
     assignments = {
         "proxy_file": proxy_file,
@@ -96,12 +119,19 @@ def probe_command(
         "canaries": " ".join(canaries),
         "root": root,
     }
-    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in assignments.items()) + PROBE.strip()
+    looks = [f"{function} {' '.join(shlex.quote(path) for path in paths)}"
+             for function, paths in (("look_at_files", files), ("look_at_folders", folders)) if paths]  # fmt: skip
+    return "\n".join(
+        [*(f"{name}={shlex.quote(value)}" for name, value in assignments.items()), PROBE.strip(), *looks]
+    )
 
 
 def read_probe(stdout: str) -> dict[str, Any]:
-    """The probe's lines as {'proxy': the file's sha256 or None, 'installed': names, 'up': names}."""
-    found: dict[str, Any] = {"proxy": None, "installed": set(), "up": set()}
+    """The probe's lines as {'proxy': the file's sha256 or None, 'installed': names, 'up': names,
+    'paths': {path: what is there}}: a file's {mode, owner, group, sha256}, a folder's {mode,
+    owner, group, entries}; the mode as stat prints it (octal digits)."""
+    found: dict[str, Any] = {"proxy": None, "installed": set(), "up": set(), "paths": {}}
+    folder: dict[str, Any] | None = None
     for line in stdout.splitlines():
         what, _, value = line.partition(" ")
         if what == "proxy":
@@ -110,6 +140,18 @@ def read_probe(stdout: str) -> dict[str, Any]:
             found["installed"].add(value.split(" ", 1)[1])
         elif what == "up":
             found["up"].add(value)
+        elif what in ("file", "folder") and len(fields := value.split(" ", 3)) == 4:
+            mode, owner, group, path = fields
+            found["paths"][path] = {"mode": mode, "owner": owner, "group": group}
+            folder = found["paths"][path] if what == "folder" else None
+            if folder is not None:
+                folder["entries"] = []
+        elif what == "entry" and folder is not None:
+            folder["entries"].append(value)
+        elif what == "sha256":
+            digest, _, path = value.partition("  ")
+            if path in found["paths"]:
+                found["paths"][path]["sha256"] = digest
     return found
 
 
@@ -133,6 +175,8 @@ class ActionModule(ActionBase):
                 "proxy_file": {"type": "path", "default": PROXY_FILE},
                 "update_cache_seconds": {"type": "int", "default": 86400},
                 "services": {"type": "list", "elements": "str", "default": []},
+                "look_at_files": {"type": "list", "elements": "path", "default": []},
+                "look_at_folders": {"type": "list", "elements": "path", "default": []},
             }
         )
         wanted = proxy_text(args["proxy"])
@@ -154,10 +198,14 @@ class ActionModule(ActionBase):
             )
             if result.get("failed"):
                 return result
-            # Installing a service may start it (a VM's systemd does): ask again.
-            if args["services"] and missing and not self._task.check_mode:
+            # Installing a service may start it (a VM's systemd does), and a package may write
+            # where the next tasks write: ask again.
+            looks = args["look_at_files"] or args["look_at_folders"]
+            if (args["services"] or looks) and missing and not self._task.check_mode:
                 found = self._probe(args)
         result["services_down"] = [name for name in args["services"] if name not in found["up"]]
+        # Every path asked about, None where nothing is.
+        result["found"] = {path: found["paths"].get(path) for path in args["look_at_files"] + args["look_at_folders"]}
         if result["services_down"] and "service_mgr" not in task_vars.get("ansible_facts", {}):
             result["ansible_facts"] = {"service_mgr": self._service_manager(task_vars)}
         return result
@@ -174,8 +222,10 @@ class ActionModule(ActionBase):
 
     def _probe(self, args: dict[str, Any]) -> dict[str, Any]:
         done = self._low_level_execute_command(
-            probe_command(args["proxy_file"], args["packages"], args["services"]), sudoable=True
-        )
+            probe_command(args["proxy_file"], args["packages"], args["services"],
+                          files=args["look_at_files"], folders=args["look_at_folders"]),
+            sudoable=True,
+        )  # fmt: skip
         if done["rc"] != 0:
             raise AnsibleActionFail(
                 f"asking the PBX about its packages failed (exit {done['rc']}): "

@@ -1,41 +1,33 @@
-"""List the prompt folder with one shell command, and run the module (library/asterisk_prompts.py)
-only when a prompt is missing or the folder's owner, group or mode is not the one asked; then
-copy to the PBX the supplied audio files of the missing prompts only.
+"""Run the module (library/asterisk_prompts.py) only when a prompt is missing from the prompt
+folder or the folder's owner, group or mode is not the one asked, as the role's package task
+found the folder (`found`, from its one shell command: action_plugins/asterisk_packages.py);
+then copy to the PBX the supplied audio files of the missing prompts only.
 
 Why: a module run costs a PBX about 0.4 s of CPU whatever it does (importing Ansible's
 module_utils from the module's zip, with no bytecode), and a re-run of a lab whose prompts
-all exist has nothing to do but look at the folder.
+all exist has nothing to do but look at the folder, which the package task already did.
+Without `found` for the folder (a run with --tags prompts, or this action used alone), the
+module runs and looks itself.
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-# The folder comes as $1. First line "<mode> <owner> <group>" of the folder, then one line a
-# file in it; nothing when there is no folder.
-PROBE = r"""
-if [ -d "$1" ]; then stat -c '%a %U %G' "$1" && ls -1A "$1"; fi
-"""
-
-
-def probe_command(directory: str) -> str:
-    return f"set -- {shlex.quote(directory)}\n{PROBE.strip()}"
-
-
-def read_folder(stdout: str) -> tuple[tuple[int, str, str] | None, list[str]]:
-    """The folder's (mode, owner, group) and its files, from the probe's lines (None, [] when
-    there is no folder)."""
-    lines = stdout.splitlines()
-    try:
-        mode, owner, group = lines[0].split(" ")
-        return (int(mode, 8), owner, group), lines[1:]
-    except (ValueError, IndexError):
+def read_folder(there: Any) -> tuple[tuple[int, str, str] | None, list[str]]:
+    """The folder's (mode, owner, group) and its files, from what the package task found at
+    its path ({mode, owner, group, entries}; None when there is no folder: None, [])."""
+    if not isinstance(there, Mapping):
         return None, []
+    try:
+        attributes = (int(str(there["mode"]), 8), str(there["owner"]), str(there["group"]))
+    except (KeyError, ValueError):
+        return None, []
+    return attributes, [str(entry) for entry in there.get("entries") or []]
 
 
 def missing_prompts(files: list[str], names: list[str]) -> list[str]:
@@ -87,14 +79,13 @@ class ActionModule(ActionBase):
         # Without the folder's attributes named, the module's defaults apply: let it compare.
         named = all(isinstance(args.get(key), str) and args[key] for key in ("directory", "owner", "group", "mode"))
         missing = list(args["prompts"])
-        if named:
-            done = self._low_level_execute_command(probe_command(args["directory"]), sudoable=True)
-            if done["rc"] == 0:
-                attributes, present = read_folder(done["stdout"])
-                missing = missing_prompts(present, missing)
-                if not missing and attributes == folder_attributes(args["mode"], args["owner"], args["group"]):
-                    result.update(changed=False, made=[])
-                    return result
+        found = args.pop("found", None)
+        if named and isinstance(found, Mapping) and args["directory"] in found:
+            attributes, present = read_folder(found[args["directory"]])
+            missing = missing_prompts(present, missing)
+            if not missing and attributes == folder_attributes(args["mode"], args["owner"], args["group"]):
+                result.update(changed=False, made=[])
+                return result
         try:
             args.update(
                 prompts=texts,

@@ -37,6 +37,15 @@ options:
     type: list
     elements: str
     default: []
+  found:
+    description:
+      - What is at each file's path on the host, by path - its C(mode) (octal digits), C(owner),
+        C(group) and C(sha256), or null - as the role's package task found it
+        (O(asterisk_packages#module:look_at_files)). The action plugin compares the rendered
+        files with it and runs this module only when one differs; without an entry for every
+        file, the module runs and compares. The module itself never reads it.
+    type: dict
+    default: {}
   secret_lines:
     description:
       - For each file that holds secrets, by its name in O(files), a regular expression

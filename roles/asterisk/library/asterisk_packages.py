@@ -27,6 +27,9 @@ description:
     C(apt-get update) then C(apt-get install --no-install-recommends), non-interactively,
     keeping configuration files that exist.
   - In check mode nothing is written or installed; the result says what would be.
+  - Its shell command also looks at O(look_at_files) and O(look_at_folders), what the role's
+    later tasks write, and returns what is there (RV(found)), so that on a re-run those tasks
+    ask the host nothing.
   - Says which of O(services) are not running or not enabled at boot, by the tests
     M(ansible.builtin.service) applies (systemd's C(is-active) and C(is-enabled); an init
     script's C(status) and its C(/etc/rc?.d/S??) links), so that the play runs the service
@@ -62,6 +65,19 @@ options:
     type: list
     elements: str
     default: []
+  look_at_files:
+    description:
+      - Files the role's later tasks write (the config files), looked at by the action
+        plugin's shell command; what is there comes back in RV(found), for those tasks to
+        compare with instead of asking the host again.
+    type: list
+    elements: path
+    default: []
+  look_at_folders:
+    description: Folders the role's later tasks write in (the prompt folder), looked at the same way.
+    type: list
+    elements: path
+    default: []
 author: asterisk-lab
 """
 
@@ -87,6 +103,14 @@ services_down:
   description: Those of O(services) that are not running, or not enabled at boot, in their order.
   type: list
   elements: str
+  returned: always
+found:
+  description:
+    - What is at each path of O(look_at_files) and O(look_at_folders) after this task (asked
+      again after an install), by path. A file - C(mode) (octal digits, as stat prints it),
+      C(owner), C(group), C(sha256). A folder - C(mode), C(owner), C(group) and C(entries),
+      the names in it. Null where nothing is.
+  type: dict
   returned: always
 ansible_facts:
   description: C(service_mgr), e.g. C(systemd) on a VM, the container's init elsewhere.

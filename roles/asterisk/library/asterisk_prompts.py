@@ -14,9 +14,9 @@ description:
     8 kHz mono 16-bit WAV, the rate of G.711 calls.
   - A prompt that exists (generated earlier, supplied, or recorded by phone) is left alone,
     so a re-run only lists a folder; the names of the prompts made are returned.
-  - The role's action plugin (action_plugins/asterisk_prompts.py) lists the folder with one
-    shell command first, and runs this module only when a prompt is missing or the folder's
-    owner, group or mode differs, when all three are given.
+  - The role's action plugin (action_plugins/asterisk_prompts.py) runs this module only when
+    a prompt is missing or the folder's owner, group or mode differs (when all three are
+    given), as the role's package task found the folder (O(found)).
 options:
   directory:
     description: Prompt folder, e.g. /var/lib/asterisk/sounds/custom.
@@ -40,6 +40,14 @@ options:
       - The audio file on the host of each missing supplied prompt, by name, moved into place
         as <name>.wav. The action plugin sets it after copying the files there; give
         O(prompts) instead.
+    type: dict
+    default: {}
+  found:
+    description:
+      - What is at the folder's path on the host - its C(mode), C(owner), C(group) and
+        C(entries), or null - as the role's package task found it
+        (O(asterisk_packages#module:look_at_folders)), by path. Without an entry for
+        O(directory), the module runs and looks itself. The module itself never reads it.
     type: dict
     default: {}
   voice:
