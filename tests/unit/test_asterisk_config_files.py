@@ -448,6 +448,27 @@ def test_a_re_run_compares_with_what_the_package_task_found_and_runs_no_module(t
     assert (etc / "rtp.conf").read_text() == "rtpstart=10000\n"
 
 
+def test_services_start_after_their_files_are_written_and_a_failure_names_the_service(tmp_path: Path) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    task = {"asterisk_config_files": {"directory": str(etc), **me(), "files": {"rtp.conf": "rtpstart=10000"},
+                                      "start": ["asterisk-lab-no-such-service"]},
+            "register": "written", "ignore_errors": True}  # fmt: skip
+    check = {"ansible.builtin.assert": {"that": [
+        "written.failed", "written.changed_files == ['rtp.conf']", "written.started == []",
+        "'starting asterisk-lab-no-such-service failed' in written.msg"]}}  # fmt: skip
+    done = role_tasks(tmp_path, [task, check])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (etc / "rtp.conf").read_text() == "rtpstart=10000\n"  # written before the start was tried
+    assert module_runs(tmp_path, "service") == 1
+    # Nothing to start: no service module runs, and nothing is reported started.
+    task["asterisk_config_files"]["start"] = []
+    check["ansible.builtin.assert"]["that"] = ["not written.failed", "not written.changed", "written.started == []"]
+    done = role_tasks(tmp_path, [task, check])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert module_runs(tmp_path, "service") == 1
+
+
 def test_a_file_is_in_place_only_when_content_owner_group_and_mode_all_match() -> None:
     action = _load("_asterisk_config_files_action", ACTION_PLUGINS / "asterisk_config_files.py")
     digest = __import__("hashlib").sha256(b"a=1\n").hexdigest()

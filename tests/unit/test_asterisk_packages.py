@@ -187,8 +187,8 @@ def test_after_an_install_what_it_found_is_asked_again(tmp_path: Path) -> None:
 
 
 def test_a_service_it_cannot_tell_is_down_and_the_service_manager_comes_with_it(tmp_path: Path) -> None:
-    # The same answer as Ansible's own fact gathering on this machine: the service task
-    # chooses systemd or an init script from it. With no service down it has no work.
+    # The same answer as Ansible's own fact gathering on this machine: the service module the
+    # config task starts services with chooses systemd or an init script from it. With no service down it has no work.
     task = {"asterisk_packages": {"packages": ["dpkg"], "proxy_file": str(tmp_path / "01proxy")}}
     assert "ansible_facts" not in play(tmp_path, task)
     task["asterisk_packages"]["services"] = ["asterisk-lab-no-such-service"]

@@ -103,14 +103,44 @@ def template_code_cache() -> TemplateCodeCache | None:
 
 class ActionModule(ActionBase):
     """asterisk_config_files with `templates`: each named file's content is its template,
-    rendered here with the host's variables, added to `files` for the module."""
+    rendered here with the host's variables, added to `files` for the module; then each
+    service of `start` started and enabled, after its files are written."""
 
     TRANSFERS_FILES = False
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
+        result = self._write(tmp, task_vars)
+        services = self._task.args.get("start") or []
+        if not isinstance(services, list) or not all(isinstance(name, str) for name in services):
+            raise AnsibleActionFail(f"start: expected a list of service names, got {services!r}")
+        result["started"] = []
+        if result.get("failed") or not services:
+            return result
+        for name in services:
+            started = self._start(name, task_vars)
+            if started.get("failed"):
+                return {**result, "failed": True, "msg": f"starting {name} failed: {started.get('msg', '')}",
+                        "service_result": started}
+            if started.get("changed"):
+                result["started"].append(name)
+        result["changed"] = bool(result.get("changed") or result["started"])
+        return result
+
+    def _start(self, name: str, task_vars: dict[str, Any]) -> dict[str, Any]:
+        """ansible.builtin.service, as a task of its own would run it: it chooses systemd or the
+        init script by the host's service_mgr fact (the package task's, when a service was down)."""
+        task = self._task.copy()
+        task.args = {"name": name, "state": "started", "enabled": True}
+        service = self._shared_loader_obj.action_loader.get(
+            "ansible.legacy.service", task=task, connection=self._connection, play_context=self._play_context,
+            loader=self._loader, templar=self._templar, shared_loader_obj=self._shared_loader_obj)  # fmt: skip
+        return service.run(task_vars=task_vars)
+
+    def _write(self, tmp: Any, task_vars: dict[str, Any]) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
+        args.pop("start", None)
         names = args.pop("templates", None) or []
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             raise AnsibleActionFail(f"templates: expected a list of file names, got {names!r}")

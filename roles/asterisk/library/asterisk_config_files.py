@@ -46,6 +46,15 @@ options:
         file, the module runs and compares. The module itself never reads it.
     type: dict
     default: {}
+  start:
+    description:
+      - Services to start now and at boot once the files are written, so that they read them -
+        those the role's package task found stopped or not enabled. The action plugin starts
+        each with M(ansible.builtin.service), as a task of its own would; the module itself
+        never reads it.
+    type: list
+    elements: str
+    default: []
   secret_lines:
     description:
       - For each file that holds secrets, by its name in O(files), a regular expression
@@ -97,6 +106,11 @@ EXAMPLES = r"""
 RETURN = r"""
 changed_files:
   description: Names of the files whose content, owner, group or mode changed.
+  type: list
+  elements: str
+  returned: always
+started:
+  description: Those of O(start) that this run started or enabled (in check mode, would have).
   type: list
   elements: str
   returned: always
