@@ -226,6 +226,25 @@ def dtmf_digits(packets: Sequence[RtpInfo], payload_type: int = 101) -> str:
     return "".join(seen.values())
 
 
+def refer_notify_statuses(messages_log: str) -> List[int]:
+    """The status in each refer NOTIFY's sipfrag that SIPp received, in order, a
+    retransmission once, from its ``-trace_msg`` log. The log, not the scenario's own
+    lines, because SIPp answers a NOTIFY that arrives out of step with ``-aa``, unlogged
+    (refer.xml)."""
+    statuses: Dict[str, int] = {}
+    for block in re.split(r"^-{20,}.*$", messages_log.replace("\r\n", "\n"), flags=re.MULTILINE):
+        head, _, message = block.strip().partition("\n")
+        if "message received" not in head or not message.lstrip().startswith("NOTIFY "):
+            continue
+        headers, _, body = message.strip().partition("\n\n")
+        event = re.search(r"^(?:Event|o)\s*:\s*refer\b", headers, re.MULTILINE | re.IGNORECASE)
+        cseq = re.search(r"^CSeq\s*:\s*(\d+)", headers, re.MULTILINE | re.IGNORECASE)
+        frag = re.match(r"SIP/2\.0 (\d{3})", body.strip())
+        if event and cseq and frag:
+            statuses.setdefault(cseq.group(1), int(frag.group(1)))
+    return list(statuses.values())
+
+
 class AnswerHandle:
     """A UAS phone running in the background; :meth:`wait` collects its result."""
 
@@ -268,7 +287,10 @@ class AnswerHandle:
             refused_code=int(refused[-1]) if refused else None,
             bye_received=bool(out.log_values("BYE_RECEIVED")),
             cancelled=bool(out.log_values("CANCEL_RECEIVED")),
-            notify_statuses=[int(c) for c in out.log_values("NOTIFY") if c.isdigit()],
+            notify_statuses=(
+                refer_notify_statuses(self._runner._host.run(f"cat {out.rundir}/messages.log").stdout)
+                if out.log_values("REFER_STATUS") else []  # fmt: skip
+            ),
         )
         return self._result
 

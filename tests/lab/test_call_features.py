@@ -221,7 +221,10 @@ def test_a_phones_own_refer_transfers_the_caller(lab: Lab, phones: SippRunner) -
                        seconds=12)
     transferred = transferring.wait()
     answered = target.wait()
-    assert "REFER_STATUS 202" in transferred.log and 200 in transferred.notify_statuses, transferred.log
+    # Accepted (202), reported done (a NOTIFY with 200), and the transferring phone hung up.
+    assert "REFER_STATUS 202" in transferred.log and 200 in transferred.notify_statuses, \
+        (transferred.notify_statuses, transferred.log)
+    assert transferred.completed, transferred.log
     assert call.completed, call.log
     assert answered.answered, answered.log
     assert heard(call.sent, answered.received) > 100
