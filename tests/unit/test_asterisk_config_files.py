@@ -469,6 +469,29 @@ def test_services_start_after_their_files_are_written_and_a_failure_names_the_se
     assert module_runs(tmp_path, "service") == 1
 
 
+def test_a_check_run_after_a_pretended_install_reports_the_services_it_would_start(tmp_path: Path) -> None:
+    # A --check of a PBX where nothing is installed yet: the package task only pretended to
+    # install, so the services are not there to ask, and asking fails.
+    etc = tmp_path / "etc"
+    task = {"asterisk_config_files": {"directory": str(etc), **me(), "files": {"rtp.conf": "rtpstart=10000"},
+                                      "start": ["asterisk-lab-no-such-service"],
+                                      "packages_installed": ["asterisk"]},
+            "register": "written"}  # fmt: skip
+    check = {"ansible.builtin.assert": {"that": [
+        "not written.failed", "written.changed", "written.changed_files == ['rtp.conf']",
+        "written.started == ['asterisk-lab-no-such-service']"]}}  # fmt: skip
+    done = role_tasks(tmp_path, [task, check], "--check")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert not etc.exists() and module_runs(tmp_path, "service") == 0
+    # With the packages in place, a check run asks the service, as a real run does.
+    task["asterisk_config_files"]["packages_installed"] = []
+    task["ignore_errors"] = True
+    check["ansible.builtin.assert"]["that"] = ["written.failed", "'starting asterisk-lab-no-such-service' in written.msg"]
+    done = role_tasks(tmp_path, [task, check], "--check")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert module_runs(tmp_path, "service") == 1
+
+
 def test_a_file_is_in_place_only_when_content_owner_group_and_mode_all_match() -> None:
     action = _load("_asterisk_config_files_action", ACTION_PLUGINS / "asterisk_config_files.py")
     digest = __import__("hashlib").sha256(b"a=1\n").hexdigest()

@@ -117,6 +117,11 @@ class ActionModule(ActionBase):
         result["started"] = []
         if result.get("failed") or not services:
             return result
+        if self._task.check_mode and self._task.args.get("packages_installed"):
+            # The install was pretended: the services it brings are not there to ask (the
+            # service module fails on a service it cannot find). A real run starts them.
+            result.update(started=list(services), changed=True)
+            return result
         for name in services:
             started = self._start(name, task_vars)
             if started.get("failed"):
@@ -141,6 +146,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         args.pop("start", None)
+        args.pop("packages_installed", None)
         names = args.pop("templates", None) or []
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             raise AnsibleActionFail(f"templates: expected a list of file names, got {names!r}")

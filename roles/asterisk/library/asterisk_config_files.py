@@ -55,6 +55,15 @@ options:
     type: list
     elements: str
     default: []
+  packages_installed:
+    description:
+      - The packages the role's package task installed, or in check mode would have installed
+        (RV(asterisk_packages#module:installed)). In check mode, when there are any, the
+        services of O(start) are reported started without being asked - the install was
+        pretended, and they are not there yet. The module itself never reads it.
+    type: list
+    elements: str
+    default: []
   secret_lines:
     description:
       - For each file that holds secrets, by its name in O(files), a regular expression
