@@ -102,7 +102,8 @@ def playbook(inventory: Path, path: str, what: str, profile: bool = False) -> Pa
 
 def slowest(output: str, count: int = 3) -> str:
     """The `count` slowest tasks of a profiled run, e.g. "Install Asterisk 30.1 s, ..."."""
-    tasks = re.findall(r"^(\S.*?) -{2,} (\d+\.\d+)s$", output.split("TASKS RECAP")[-1], re.MULTILINE)
+    # profile_tasks pads with dashes to the terminal's width: a long name leaves one.
+    tasks = re.findall(r"^(\S.*?) -+ (\d+\.\d+)s$", output.split("TASKS RECAP")[-1], re.MULTILINE)
     return ", ".join(f"{name} {float(sec):.1f} s" for name, sec in tasks[:count]) or "(not profiled)"
 
 
