@@ -35,7 +35,7 @@ def test_every_refer_notify_counts_in_order_a_retransmission_once() -> None:
         logged("sent", "REFER sip:asterisk@172.30.153.153:5060 SIP/2.0", "CSeq: 1 REFER", "", ""),
         logged("received", "SIP/2.0 202 Accepted", "CSeq: 1 REFER", "", ""),
         notify(17598, "refer", "SIP/2.0 100 Trying"),
-        # 180 and 200 arrived together: the scenario logged neither, -aa answered them.
+        # 180 and 200 arrived together: -aa answered one of them, which the scenario never logged.
         notify(17599, "refer", "SIP/2.0 180 Ringing"),
         notify(17600, "refer", "SIP/2.0 200 OK"),
         notify(17600, "refer", "SIP/2.0 200 OK"),  # a retransmission
