@@ -189,6 +189,7 @@ def test_after_an_install_what_it_found_is_asked_again(tmp_path: Path) -> None:
 def test_a_service_it_cannot_tell_is_down_and_the_service_manager_comes_with_it(tmp_path: Path) -> None:
     # The same answer as Ansible's own fact gathering on this machine: the service module the
     # config task starts services with chooses systemd or an init script from it. With no service down it has no work.
+    # Without an install it comes from a setup run; after one, from the package module's run.
     task = {"asterisk_packages": {"packages": ["dpkg"], "proxy_file": str(tmp_path / "01proxy")}}
     assert "ansible_facts" not in play(tmp_path, task)
     task["asterisk_packages"]["services"] = ["asterisk-lab-no-such-service"]
@@ -201,6 +202,16 @@ def test_a_service_it_cannot_tell_is_down_and_the_service_manager_comes_with_it(
                                                  ANSIBLE_LOAD_CALLBACK_PLUGINS="1"))  # fmt: skip
     facts = json.loads(gathered.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["ansible_facts"]
     assert result["ansible_facts"] == {"service_mgr": facts["ansible_service_mgr"]}
+    assert module_runs(tmp_path, "setup") == 1 and module_runs(tmp_path, "asterisk_packages") == 0
+    # After an install, the package module's own run gathers it: the same answer, no setup run.
+    installing = {"asterisk_packages": {**task["asterisk_packages"], "packages": ["asterisk", "sox"],
+                                        "update_cache_seconds": 0}}  # fmt: skip
+    tools = stand_ins(tmp_path)
+    installed = play(tmp_path, installing, PATH=f"{tools}:{os.environ['PATH']}", RECORD=str(tmp_path))
+    assert installed["installed"] == ["sox"] and installed["services_down"] == ["asterisk-lab-no-such-service"]
+    assert installed["ansible_facts"] == {"service_mgr": facts["ansible_service_mgr"]}
+    assert "service_mgr" not in installed
+    assert module_runs(tmp_path, "setup") == 1 and module_runs(tmp_path, "asterisk_packages") == 1
 
 
 SYSTEMCTL = """#!/bin/sh

@@ -183,6 +183,7 @@ class ActionModule(ActionBase):
         found = self._probe(args)
         missing = [name for name in args["packages"] if name not in found["installed"]]
         result.update(changed=False, installed=[], proxy_changed=False)
+        manager = None  # the module's answer, when it runs
         if missing or found["proxy"] != sha256(wanted):
             result.update(
                 self._execute_module(
@@ -198,6 +199,7 @@ class ActionModule(ActionBase):
             )
             if result.get("failed"):
                 return result
+            manager = result.pop("service_mgr", None)
             # Installing a service may start it (a VM's systemd does), and a package may write
             # where the next tasks write: ask again.
             looks = args["look_at_files"] or args["look_at_folders"]
@@ -207,7 +209,7 @@ class ActionModule(ActionBase):
         # Every path asked about, None where nothing is.
         result["found"] = {path: found["paths"].get(path) for path in args["look_at_files"] + args["look_at_folders"]}
         if result["services_down"] and "service_mgr" not in task_vars.get("ansible_facts", {}):
-            result["ansible_facts"] = {"service_mgr": self._service_manager(task_vars)}
+            result["ansible_facts"] = {"service_mgr": manager or self._service_manager(task_vars)}
         return result
 
     def _service_manager(self, task_vars: dict[str, Any]) -> str:
