@@ -1,4 +1,5 @@
-"""What students made survives `make down && make lab`.
+"""What students made survives `make down && make lab`, and PBXs restarted as a reboot of the
+machine restarts them come back with `make lab`.
 
 Voicemail, recordings, prompts recorded by phone and queue logins live in volumes of each
 PBX, not in its container (roles/local_lab, `local_lab_student_work`). This test drives the
@@ -75,3 +76,26 @@ def test_voicemail_and_a_recorded_prompt_survive_make_down_and_make_lab() -> Non
     assert int(shown.split()[-1]) >= len(made), shown
     phones = _phones(lab.containers[lab.testers[0]])
     assert phones.register(callee, lab.secret(callee), lab.registrar_of(callee)) == 200
+
+
+def test_pbxs_restarted_as_a_reboot_restarts_them_come_back_with_make_lab() -> None:
+    # A reboot of the machine (or of Docker) restarts the containers (restart policy): their
+    # daemons were killed, not stopped. On a VM /run is a tmpfs that a boot empties; a
+    # fail2ban socket left there makes fail2ban's init script refuse to start.
+    assert _inventory() == str(REPO / "inventory" / "local"), "this test drives the local lab (make lab)"
+    lab = lab_of(pods()[0])
+    containers = [lab.containers[part] for part in lab.pbx_parts]
+    for container in containers:
+        assert _host(container).file("/run/fail2ban/fail2ban.sock").is_socket
+    done = subprocess.run(["docker", "restart", *containers], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    make("lab")
+
+    for container in containers:
+        host = _host(container)
+        assert "Asterisk" in cli(host, "core show version")
+        assert host.run("fail2ban-client ping").stdout.strip() == "Server replied: pong"
+    phones = _phones(lab.containers[lab.testers[0]])
+    user = lab.users[0]["name"]
+    assert phones.register(user, lab.secret(user), lab.registrar_of(user)) == 200
